@@ -1,0 +1,291 @@
+"""Reading a bundle: ``databricks.yml``, its includes, one target's overrides, then variables.
+
+Mirrors what ``databricks bundle validate`` does offline, collecting every problem instead of
+stopping at the first. Include globs that match nothing are fine; a plain path that is missing is
+not. A resource key defined in two files is a problem. Target overrides merge into the resources
+like the CLI does: mappings key by key, ``tasks`` by ``task_key``, ``job_clusters`` by
+``job_cluster_key``, ``environments`` by ``environment_key``, ``parameters`` by ``name``; other lists
+are appended.
+"""
+
+from __future__ import annotations
+
+import difflib
+import glob
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from lambda_resolver.compiler.model import Bundle, JobResource, PathKey, Problems, Source, SourceMap
+from lambda_resolver.compiler.targets import apply_target, deep_merge, overrides_file, select_target
+from lambda_resolver.compiler.variables import Interpolator, assign_values, declared_variables
+from lambda_resolver.compiler.yamlsrc import Loaded, YamlError, load_yaml
+
+BUNDLE_FILES = ("databricks.yml", "databricks.yaml")
+TOP_LEVEL_KEYS = frozenset(
+    {"artifacts", "bundle", "environments", "experimental", "include", "permissions", "presets", "python",
+     "resources", "run_as", "scripts", "sync", "targets", "variables", "workspace"}
+)  # fmt: skip
+_KEYED_LISTS = {"tasks": "task_key", "job_clusters": "job_cluster_key", "environments": "environment_key",
+                "parameters": "name"}  # fmt: skip
+_GLOB_CHARS = frozenset("*?[")
+
+
+def read_bundle(
+    root: Path,
+    target: str | None,
+    variables: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Bundle:
+    """Load and resolve the bundle at ``root``; problems are collected on ``Bundle.problems``."""
+    root = Path(root).resolve()
+    sources = SourceMap()
+    problems = Problems(sources)
+    main = next((name for name in BUNDLE_FILES if (root / name).is_file()), None)
+    if main is None:
+        problems.add(
+            "missing_bundle",
+            f"no databricks.yml in {root}: run from the bundle's root directory or pass --bundle DIR",
+        )
+        return Bundle(root=root, name="", target=target, jobs={}, problems=tuple(problems))
+    reader = _Reader(root, sources, problems)
+    config = reader.read_main(main)
+    if config is not None:
+        reader.read_includes(config)
+    return reader.finish(config or {}, target, variables or {}, os.environ if environ is None else environ)
+
+
+class _Reader:
+    def __init__(self, root: Path, sources: SourceMap, problems: Problems) -> None:
+        self.root = root
+        self.sources = sources
+        self.problems = problems
+        self.files: dict[str, Loaded] = {}
+        self.main = ""
+
+    def _load(self, path: Path, rel: str) -> dict[str, Any] | None:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            self.problems.add("unreadable_file", f"cannot read {rel}: {exc}", file=rel)
+            return None
+        try:
+            loaded = load_yaml(text)
+        except YamlError as exc:
+            self.problems.add("yaml_syntax", f"invalid YAML: {exc.message}", file=rel, line=exc.line)
+            return None
+        for dup_path, line in loaded.duplicates:
+            is_job = len(dup_path) == 3 and dup_path[:2] == ("resources", "jobs")
+            self.problems.add(
+                "duplicate_job" if is_job else "duplicate_key",
+                f"'{dup_path[-1]}' is defined twice in the same mapping ({'.'.join(map(str, dup_path))}); "
+                f"YAML keeps only the last one: rename or remove one",
+                file=rel,
+                line=line,
+                job=str(dup_path[2]) if is_job else None,
+            )
+        if loaded.data is None:
+            loaded.data = {}
+        if not isinstance(loaded.data, dict):
+            self.problems.add("bad_config", "a bundle file must be a YAML mapping", file=rel, line=1)
+            return None
+        for key in loaded.data:
+            if key not in TOP_LEVEL_KEYS:
+                close = difflib.get_close_matches(key, TOP_LEVEL_KEYS, n=1)
+                hint = f" (did you mean '{close[0]}'?)" if close else ""
+                self.problems.add(
+                    "bad_config",
+                    f"unknown top-level key '{key}'{hint}",
+                    file=rel,
+                    line=loaded.lines.get((key,)),
+                )
+        self.files[rel] = loaded
+        return loaded.data
+
+    def read_main(self, name: str) -> dict[str, Any] | None:
+        self.main = name
+        data = self._load(self.root / name, name)
+        if data is not None:
+            self.sources.add(name, self.files[name].lines)
+        return data
+
+    def read_includes(self, config: dict[str, Any]) -> None:
+        includes = config.get("include") or []
+        if not isinstance(includes, list):
+            self.problems.add("bad_config", "'include' must be a list of paths or globs", path=("include",))
+            return
+        seen = {self.main}
+        for i, pattern in enumerate(includes):
+            if not isinstance(pattern, str) or not pattern:
+                self.problems.add(
+                    "bad_config", "an 'include' entry must be a path or a glob", path=("include", i)
+                )
+                continue
+            if _GLOB_CHARS & set(pattern):
+                matches = sorted(Path(p) for p in glob.glob(str(self.root / pattern), recursive=True))
+                matches = [p for p in matches if p.is_file()]
+            else:
+                path = self.root / pattern
+                if not path.is_file():
+                    self.problems.add(
+                        "missing_include",
+                        f"include '{pattern}' does not exist (relative to the bundle root); fix the path "
+                        f"or use a glob such as bundles/*.yml",
+                        path=("include", i),
+                    )
+                    continue
+                matches = [path]
+            for path in matches:
+                rel = path.resolve().relative_to(self.root).as_posix()
+                if rel in seen:
+                    continue
+                seen.add(rel)
+                data = self._load(path, rel)
+                if data is not None:
+                    self._merge_include(config, data, rel)
+
+    def _merge_include(self, config: dict[str, Any], data: dict[str, Any], rel: str) -> None:
+        lines = self.files[rel].lines
+        skip: list[PathKey] = []
+        for key, value in data.items():
+            if key == "include":
+                self.problems.add(
+                    "bad_config",
+                    "'include' is only allowed in databricks.yml",
+                    file=rel,
+                    line=lines.get((key,)),
+                )
+            elif key == "resources" and isinstance(value, dict):
+                res = config.setdefault("resources", {})
+                for kind, group in value.items():
+                    if not isinstance(group, dict):
+                        continue
+                    into = res.setdefault(kind, {})
+                    for rkey, body in group.items():
+                        if rkey in into:
+                            first = self.sources.where(("resources", kind, rkey))
+                            skip.append(("resources", kind, rkey))
+                            self.problems.add(
+                                "duplicate_job" if kind == "jobs" else "duplicate_resource",
+                                f"resources.{kind}.{rkey} is already defined in "
+                                f"{first.file if first else 'another file'}; resource keys must be unique "
+                                f"across the bundle",
+                                file=rel,
+                                line=lines.get(("resources", kind, rkey)),
+                                job=rkey if kind == "jobs" else None,
+                            )
+                        else:
+                            into[rkey] = body
+            elif key == "variables" and isinstance(value, dict):
+                into = config.setdefault("variables", {})
+                for name, body in value.items():
+                    if name in into:
+                        skip.append(("variables", name))
+                        self.problems.add(
+                            "duplicate_variable",
+                            f"variable '{name}' is declared twice; keep one declaration",
+                            file=rel,
+                            line=lines.get(("variables", name)),
+                        )
+                    else:
+                        into[name] = body
+            elif isinstance(value, dict) and isinstance(config.get(key), dict):
+                deep_merge(config[key], value)
+            else:
+                config[key] = value
+        if skip:
+            lines = {p: n for p, n in lines.items() if not any(p[: len(s)] == s for s in skip)}
+        self.sources.add(rel, lines)
+
+    def finish(
+        self,
+        config: dict[str, Any],
+        target: str | None,
+        overrides: Mapping[str, Any],
+        environ: Mapping[str, str],
+    ) -> Bundle:
+        problems = self.problems
+        target, tbody = select_target(config, target, problems)
+        if tbody:
+            prefix: PathKey = ("targets", target or "")
+            origin = self.sources.where(prefix)
+            file = origin.file if origin else self.main
+            loaded = self.files.get(file)
+            lines = {p[2:]: n for p, n in (loaded.lines if loaded else {}).items() if p[:2] == prefix}
+            apply_target(config, tbody, sources=self.sources, file=file, lines=lines)
+        bundle_cfg = config.get("bundle")
+        name = bundle_cfg.get("name") if isinstance(bundle_cfg, dict) else None
+        if not isinstance(name, str) or not name:
+            problems.add("bad_config", "databricks.yml needs bundle.name", file=self.main, line=1)
+            name = self.root.name
+        defs = declared_variables(config.get("variables"), problems)
+        assign_values(
+            defs,
+            problems,
+            target=target,
+            target_values=(tbody or {}).get("variables"),
+            overrides_file=overrides_file(self.root, target),
+            environ=environ,
+            overrides=overrides,
+        )
+        resources = config.get("resources") or {}
+        if not isinstance(resources, dict):
+            problems.add("bad_config", "'resources' must be a mapping", path=("resources",))
+            resources = {}
+        interp = Interpolator(defs, problems, bundle_name=name, target=target, resources=resources)
+        values, unresolved = interp.values()
+        resolved: dict[str, Any] = {}
+        for key, value in config.items():
+            if key in ("variables", "targets", "include"):
+                resolved[key] = value
+            elif key != "resources":
+                resolved[key] = interp.resolve(value, (key,))
+        res_out: dict[str, Any] = {}
+        for kind, group in resources.items():
+            if kind == "jobs" and isinstance(group, dict):
+                res_out[kind] = {
+                    k: interp.resolve(v, ("resources", kind, k), job=k) for k, v in group.items()
+                }
+            else:
+                res_out[kind] = interp.resolve(group, ("resources", kind))
+        resolved["resources"] = res_out
+        return Bundle(
+            root=self.root,
+            name=name,
+            target=target,
+            jobs=self._jobs(res_out.get("jobs")),
+            mode=tbody.get("mode") if tbody and isinstance(tbody.get("mode"), str) else None,
+            variables=values,
+            unresolved_variables=unresolved,
+            config=resolved,
+            problems=tuple(problems),
+            sources=self.sources,
+        )
+
+    def _jobs(self, jobs: object) -> dict[str, JobResource]:
+        if jobs is None:
+            return {}
+        if not isinstance(jobs, dict):
+            self.problems.add("bad_config", "'resources.jobs' must be a mapping", path=("resources", "jobs"))
+            return {}
+        out: dict[str, JobResource] = {}
+        for key, spec in jobs.items():
+            base: PathKey = ("resources", "jobs", key)
+            if not isinstance(spec, dict):
+                self.problems.add(
+                    "invalid_job",
+                    "a job must be a mapping of settings (name, tasks, ...)",
+                    path=base,
+                    job=key,
+                )
+                continue
+            task_sources: dict[str, Source] = {}
+            tasks = spec.get("tasks")
+            for i, task in enumerate(tasks if isinstance(tasks, list) else []):
+                src = self.sources.where((*base, "tasks", i))
+                if isinstance(task, dict) and isinstance(task.get("task_key"), str) and src is not None:
+                    task_sources.setdefault(task["task_key"], src)
+            source = self.sources.where(base)
+            out[key] = JobResource(key, spec, source or Source(self.main), task_sources)
+        return out

@@ -1,0 +1,160 @@
+"""Every job checked against the Databricks job schema (``databricks.bundles.jobs``), offline.
+
+``Job.from_dict`` rejects unknown fields (nested too), bad enums and wrong types, but names neither
+the task nor the line, so each task is checked on its own and its error located. In a flow job,
+the compiler owns ``run_if`` and ``condition_task`` (with clearer messages), so they are left out
+here; flow tasks that use only fields the compiler checks fully skip ``from_dict`` (it costs
+~100 µs a task, which dominates compiling a 10,000-task flow).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from lambda_resolver.compiler.model import JobResource, PathKey, Problems
+from lambda_resolver.compiler.variables import DOLLAR_REF
+
+_OWNED_BY_COMPILER = ("run_if", "condition_task")
+_PLAIN_TASK: dict[str, type] = {
+    "task_key": str,
+    "description": str,
+    "depends_on": list,
+    "run_job_task": dict,
+    "max_retries": int,
+    "min_retry_interval_millis": int,
+    "retry_on_timeout": bool,
+    "timeout_seconds": int,
+}
+
+
+def check_job_schema(job: JobResource, problems: Problems, *, flow: bool) -> None:
+    """Report what Databricks would reject in ``job``, as ``invalid_job`` problems."""
+    from databricks.bundles.jobs import Job, Task
+
+    base: PathKey = ("resources", "jobs", job.key)
+    tasks = job.spec.get("tasks")
+    shell = {k: v for k, v in job.spec.items() if k != "tasks" or not isinstance(v, list)}
+    _check(Job, shell, problems, job=job, path=base, task=None)
+    if not isinstance(tasks, list):
+        return
+    for i, raw in enumerate(tasks):
+        path = (*base, "tasks", i)
+        if not isinstance(raw, dict):
+            problems.add(
+                "invalid_job", f"task #{i + 1} must be a mapping of settings", path=path, job=job.key
+            )
+            continue
+        key = raw.get("task_key")
+        task = {k: v for k, v in raw.items() if k not in _OWNED_BY_COMPILER} if flow else raw
+        if flow and _plain_flow_task(task):
+            continue
+        _check(Task, task, problems, job=job, path=path, task=key if isinstance(key, str) else None)
+
+
+def _check(
+    cls: Any, data: dict[str, Any], problems: Problems, *, job: JobResource, path: PathKey, task: str | None
+) -> None:
+    try:
+        cls.from_dict(data)
+    except (ValueError, TypeError) as exc:
+        message, field = explain(str(exc))
+        where = _find_key(data, field, path) if field else path
+        problems.add(
+            "invalid_job",
+            f"Databricks would reject this {'task' if task else 'job'}: {message}",
+            path=where,
+            job=job.key,
+            task=task,
+        )
+
+
+def _plain_flow_task(task: dict[str, Any]) -> bool:
+    """True when every field is one the flow compiler validates completely itself."""
+    if "task_key" not in task:
+        return False
+    for k, v in task.items():
+        if type(v) is not _PLAIN_TASK.get(k):
+            return False
+    rjt = task.get("run_job_task")
+    if rjt is not None:
+        if set(rjt) - {"job_id", "job_parameters"}:
+            return False
+        job_id = rjt.get("job_id")
+        if not (type(job_id) is int or (isinstance(job_id, str) and DOLLAR_REF.fullmatch(job_id))):
+            return False
+        params = rjt.get("job_parameters")
+        if params is not None and not (
+            isinstance(params, dict) and all(type(v) is str for v in params.values())
+        ):
+            return False
+    for dep in task.get("depends_on", ()):
+        if (
+            not isinstance(dep, dict)
+            or type(dep.get("task_key")) is not str
+            or set(dep) - {"task_key", "outcome"}
+        ):
+            return False
+        if "outcome" in dep and type(dep["outcome"]) is not str:
+            return False
+    return True
+
+
+_UNEXPECTED_FIELD = re.compile(r"Unexpected field '([^']+)' for class (\w+)")
+_MISSING = re.compile(
+    r"(\w+)\.__init__\(\) missing \d+ required (?:keyword-only |positional )?arguments?: (.+)"
+)
+_BAD_TYPE = re.compile(r"Unexpected type: (.+) for (.+)", re.S)
+_BAD_INT = re.compile(r"invalid literal for int\(\) with base 10: (.+)")
+_NOT_VALID = re.compile(r"(.+) is not a valid (\w+)")
+
+
+def explain(raw: str) -> tuple[str, str | None]:
+    """A readable message for a databricks-bundles error, and the field it names (if any)."""
+    if m := _UNEXPECTED_FIELD.search(raw):
+        where = _snake(m.group(2))
+        return f"unknown field '{m.group(1)}' in {where} (check the spelling against the Jobs API)", m.group(
+            1
+        )
+    if m := _MISSING.search(raw):
+        fields = m.group(2).replace("'", "")
+        return f"{_snake(m.group(1))} needs {fields}", None
+    if m := _BAD_INT.search(raw):
+        return f"{m.group(1)} is not a whole number", None
+    if m := _BAD_TYPE.search(raw):
+        return f"{m.group(2)} has the wrong type (expected {_type_name(m.group(1))})", None
+    if m := _NOT_VALID.search(raw):
+        return f"{m.group(1)} is not a valid {_snake(m.group(2))}", None
+    return raw, None
+
+
+def _snake(name: str) -> str:
+    if name == "Job":
+        return "the job"
+    if name == "Task":
+        return "the task"
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def _type_name(text: str) -> str:
+    text = re.sub(r"<class '([\w.]+)'>", r"\1", text)
+    text = re.sub(r"(?:[A-Za-z_]\w*\.)+([A-Za-z_]\w*)", r"\1", text)
+    prev = None
+    while prev != text:  # Union[Variable[X], X] -> X
+        prev = text
+        text = re.sub(r"Union\[Variable\[([^\[\]]+)\], \1\]", r"\1", text)
+    return text
+
+
+def _find_key(data: Any, key: str, path: PathKey) -> PathKey:
+    """The path of the first ``key`` inside ``data`` (breadth first), to point at its line."""
+    queue: list[tuple[Any, PathKey]] = [(data, path)]
+    while queue:
+        node, p = queue.pop(0)
+        if isinstance(node, dict):
+            if key in node:
+                return (*p, key)
+            queue.extend((v, (*p, k)) for k, v in node.items())
+        elif isinstance(node, list):
+            queue.extend((v, (*p, i)) for i, v in enumerate(node))
+    return path
