@@ -1,0 +1,330 @@
+"""Event-local advancing: drive one task of a run forward from whatever state it is in.
+
+Every signal (a callback, a webhook, the reconciler, a start) ends in :meth:`Advancer.drive`,
+which looks at the stored task and pushes it on with conditional writes. Driving is idempotent
+and safe to repeat or to run concurrently: a caller that loses a conditional write stops, and
+the winner carries on. Settling a task touches only its dependents — O(out-degree) store
+operations — and never scans the run.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lambda_resolver.core import task_machine as tm
+from lambda_resolver.core.context import Context, log
+from lambda_resolver.core.errors import LaunchError, StoreConflict
+from lambda_resolver.core.ids import idempotency_token, task_promise_id
+from lambda_resolver.core.launcher import TriggerRequest
+from lambda_resolver.core.manifest import FlowManifest, TaskKind, TaskSpec
+from lambda_resolver.core.models import (
+    ACTIVE_TASK_STATES,
+    Promise,
+    PromiseState,
+    Run,
+    RunState,
+    Task,
+    TaskState,
+)
+from lambda_resolver.core.substitution import ReferenceResolver
+from notebook_lib.handle import encode_handle
+
+T = TaskState
+
+
+class Advancer:
+    """Moves tasks through the task machine (``task_machine``), one conditional write at a time."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    # -- the loop -----------------------------------------------------------------------------
+    def drive(self, run: Run, key: str) -> None:
+        """Advance ``key`` and whatever its advance makes ready, until nothing moves."""
+        manifest = self.ctx.manifest(run.flow, run.flow_version)
+        work = [key]
+        while work:
+            k = work.pop()
+            task = self.ctx.store.get_task(run.run_id, k)
+            if task is None:
+                log.error("run %s has no task %s", run.run_id, k)
+                continue
+            work.extend(self.step(run, manifest, task))
+
+    def step(self, run: Run, manifest: FlowManifest, t: Task) -> list[str]:
+        """One move of one task. Returns the tasks to look at next (itself when it moved)."""
+        spec = manifest.task(t.key)
+        if t.state is T.WAITING:
+            if run.stop_reason:
+                return self._move(t, T.CANCELED, {"settled_at": self.ctx.now()})
+            return self._evaluate(run, spec, t) if t.waiting <= 0 else []
+        if t.state in ACTIVE_TASK_STATES:
+            p = self.ctx.store.get_promise(t.promise_id) if t.promise_id else None
+            if p is not None and p.state.settled:
+                return self._finish_attempt(spec, t, p)
+            if t.state is T.TRIGGERING:
+                return self._launch(run, manifest, spec, t, p)
+            return []
+        if t.state is T.RETRY_WAIT:
+            if run.stop_reason:
+                return self._move(t, T.CANCELED, {"settled_at": self.ctx.now()})
+            return self._next_attempt(t) if (t.due_at or 0) <= self.ctx.now() else []
+        if not t.propagated:
+            return self._propagate(run, manifest, t)
+        return []
+
+    # -- WAITING → TRIGGERING | skipped ---------------------------------------------------------
+    def _evaluate(self, run: Run, spec: TaskSpec, t: Task) -> list[str]:
+        if run.stop_reason:
+            return self._move(t, T.CANCELED, {"settled_at": self.ctx.now()})
+        target = tm.evaluate(spec.run_if, (tm.EdgeOutcome(o) for o in t.deps.values()))
+        if target is T.TRIGGERING:
+            return self._claim(t, 1)
+        return self._move(t, target, {"settled_at": self.ctx.now()})
+
+    def _claim(self, t: Task, attempt: int) -> list[str]:
+        """The claim: one conditional write; exactly one caller wins it and starts the attempt."""
+        now = self.ctx.now()
+        changes = {
+            "state": T.TRIGGERING.value,
+            "attempt": attempt,
+            "promise_id": task_promise_id(t.run_id, t.key, attempt),
+            "triggered_at": now,
+            "due_at": now + self.ctx.settings.stuck_claim_ms,
+            "databricks_run_id": None,
+            "run_page_url": None,
+        }
+        try:
+            self.ctx.store.update_task(
+                t.run_id, t.key, changes, expect_states=(t.state,), expect_attempt=t.attempt
+            )
+        except StoreConflict:
+            return []  # another caller claimed it
+        self.ctx.event("task_claimed", {"run_id": t.run_id, "task_key": t.key, "attempt": attempt})
+        return [t.key]
+
+    def _next_attempt(self, t: Task) -> list[str]:
+        return self._claim(t, t.attempt + 1)
+
+    # -- TRIGGERING → RUNNING ----------------------------------------------------------------------
+    def _launch(
+        self, run: Run, manifest: FlowManifest, spec: TaskSpec, t: Task, p: Promise | None
+    ) -> list[str]:
+        ctx = self.ctx
+        assert t.promise_id is not None
+        if p is None:
+            now = ctx.now()
+            timeout_s = spec.timeout_seconds or ctx.settings.default_task_timeout_s
+            p, _ = ctx.store.create_promise(
+                Promise(
+                    id=t.promise_id,
+                    state=PromiseState.PENDING,
+                    created_at=now,
+                    timeout_at=now + timeout_s * 1000,
+                    run_id=t.run_id,
+                    task_key=t.key,
+                    attempt=t.attempt,
+                )
+            )
+            if p.state.settled:
+                return self._finish_attempt(spec, t, p)
+        if run.stop_reason:
+            error = _err("Canceled", "the run was canceled")
+            return self._settle_self(spec, t, PromiseState.REJECTED_CANCELED, error=error)
+        resolver = ReferenceResolver(ctx.store, run, manifest)
+        if spec.kind is TaskKind.CONDITION:
+            return self._run_condition(spec, t, resolver)
+        if spec.kind is TaskKind.EXTERNAL:
+            # Nothing to start: the promise waits for an outside settle (an approval, a system).
+            return self._mark_running(t, p, None, None)
+        assert spec.job_key is not None
+        job = manifest.job(spec.job_key)
+        if job.job_id is None:
+            msg = f"job '{job.key}' has no Databricks job id: deploy the bundle and run `lakehook publish`"
+            return self._settle_self(spec, t, PromiseState.REJECTED, error=_err("JobNotPublished", msg))
+        try:
+            params = {k: resolver.substitute(v) for k, v in spec.job_parameters}
+        except ValueError as exc:
+            return self._settle_self(spec, t, PromiseState.REJECTED, error=_err("ReferenceError", str(exc)))
+        params["lakehook"] = encode_handle(ctx.settings.callback_url, p.id, ctx.signer.token(p.id))
+        request = TriggerRequest(
+            job_id=job.job_id,
+            job_key=job.key,
+            parameters=params,
+            idempotency_token=idempotency_token(p.id),
+            promise_id=p.id,
+        )
+        try:
+            launched = ctx.launcher.trigger(request)
+        except LaunchError as exc:
+            if exc.permanent:
+                msg = f"job '{job.key}' (id {job.job_id}) could not start: {exc.message}"
+                return self._settle_self(spec, t, PromiseState.REJECTED, error=_err("LaunchError", msg))
+            log.warning("run-now for %s failed, the reconciler will retry: %s", p.id, exc.message)
+            return []
+        ctx.event(
+            "task_triggered",
+            {
+                "run_id": t.run_id,
+                "task_key": t.key,
+                "promise_id": p.id,
+                "databricks_run_id": launched.databricks_run_id,
+            },
+        )
+        return self._mark_running(t, p, launched.databricks_run_id, launched.run_page_url)
+
+    def _mark_running(self, t: Task, p: Promise, run_id: int | None, url: str | None) -> list[str]:
+        ctx = self.ctx
+        if run_id is not None:
+            p = ctx.store.update_promise(
+                p.id, {"databricks_run_id": run_id, "run_page_url": url}, expect_state=None
+            )
+            if p.state in (PromiseState.REJECTED_CANCELED, PromiseState.REJECTED_TIMEDOUT):
+                # Canceled or timed out while run-now was in flight: stop the run we just started.
+                self._cancel_databricks(run_id)
+        due = (
+            p.timeout_at if run_id is None else min(ctx.now() + ctx.settings.check_interval_ms, p.timeout_at)
+        )
+        changes: dict[str, Any] = {"state": T.RUNNING.value, "due_at": due}
+        if run_id is not None:
+            changes.update(databricks_run_id=run_id, run_page_url=url)
+        try:
+            ctx.store.update_task(
+                t.run_id, t.key, changes, expect_states=(T.TRIGGERING,), expect_attempt=t.attempt
+            )
+        except StoreConflict:
+            return []  # the attempt already finished (a fast callback) or was re-driven
+        return [t.key] if p.state.settled else []
+
+    def _run_condition(self, spec: TaskSpec, t: Task, resolver: ReferenceResolver) -> list[str]:
+        assert spec.condition is not None
+        c = spec.condition
+        try:
+            left, right = resolver.substitute(c.left), resolver.substitute(c.right)
+            result = tm.evaluate_condition(c.op, left, right)
+        except ValueError as exc:
+            return self._settle_self(spec, t, PromiseState.REJECTED, error=_err("ConditionError", str(exc)))
+        value = {"outcome": "true" if result else "false", "left": left, "right": right}
+        return self._settle_self(spec, t, PromiseState.RESOLVED, value=value)
+
+    def _settle_self(
+        self,
+        spec: TaskSpec,
+        t: Task,
+        state: PromiseState,
+        *,
+        value: Any = None,
+        error: dict[str, Any] | None = None,
+    ) -> list[str]:
+        """Settle the attempt's own promise (a condition, a launch failure, a cancel)."""
+        assert t.promise_id is not None
+        now = self.ctx.now()
+        try:
+            p = self.ctx.store.update_promise(
+                t.promise_id,
+                {"state": state.value, "value": value, "error": error, "settled_at": now, "due_at": None},
+            )
+        except StoreConflict as exc:
+            p = exc.current
+        return self._finish_attempt(spec, t, p)
+
+    # -- RUNNING → finished | RETRY_WAIT ---------------------------------------------------------
+    def _finish_attempt(self, spec: TaskSpec, t: Task, p: Promise) -> list[str]:
+        ctx = self.ctx
+        now = ctx.now()
+        if p.databricks_run_id is not None and p.state in (
+            PromiseState.REJECTED_TIMEDOUT,
+            PromiseState.REJECTED_CANCELED,
+        ):
+            self._cancel_databricks(p.databricks_run_id)  # nothing waits forever (invariant 5)
+        result = tm.after_attempt(spec, t.attempt, p.state, now)
+        changes: dict[str, Any] = {
+            "state": result.state.value,
+            "value": p.value,
+            "error": p.error,
+            "settled_at": p.settled_at or now,
+            "databricks_run_id": p.databricks_run_id or t.databricks_run_id,
+            "run_page_url": p.run_page_url or t.run_page_url,
+        }
+        if spec.kind is TaskKind.CONDITION and isinstance(p.value, dict):
+            changes["outcome"] = p.value.get("outcome")
+        if result.state is T.RETRY_WAIT:
+            changes["due_at"] = result.retry_at
+        else:
+            changes["due_at"] = now + ctx.settings.propagate_grace_ms
+            changes["propagated"] = False
+        try:
+            ctx.store.update_task(
+                t.run_id, t.key, changes, expect_states=ACTIVE_TASK_STATES, expect_attempt=t.attempt
+            )
+        except StoreConflict:
+            return []
+        ctx.event(
+            "task_finished",
+            {"run_id": t.run_id, "task_key": t.key, "attempt": t.attempt, "state": result.state.value},
+        )
+        return [t.key]
+
+    def _move(self, t: Task, target: TaskState, extra: dict[str, Any]) -> list[str]:
+        """A move into a finished state without running (skipped, or canceled)."""
+        changes = {"state": target.value, "due_at": self.ctx.now() + self.ctx.settings.propagate_grace_ms}
+        changes.update(extra)
+        try:
+            self.ctx.store.update_task(
+                t.run_id, t.key, changes, expect_states=(t.state,), expect_attempt=t.attempt
+            )
+        except StoreConflict:
+            return []
+        return [t.key]
+
+    # -- finished → dependents ---------------------------------------------------------------------
+    def _propagate(self, run: Run, manifest: FlowManifest, t: Task) -> list[str]:
+        """Deliver this task's outcome to each dependent — O(out-degree) — then count it off."""
+        ready: list[str] = []
+        for child in manifest.children(t.key):
+            spec = manifest.task(child)
+            dep = next(d for d in spec.depends_on if d.task_key == t.key)
+            outcome = tm.edge_outcome(t, dep)
+            c, _ = self.ctx.store.deliver_edge(run.run_id, child, t.key, outcome.value)
+            if c.state is T.WAITING and c.waiting <= 0:
+                # Claim (or skip) before this task counts as propagated, so a crash here leaves
+                # the work findable: either this task is still due, or the child is claimed.
+                # The claim is conditional: of all parents finishing at once, exactly one wins.
+                ready.extend(self._evaluate(run, spec, c))
+        leaf = manifest.is_leaf(t.key)
+        after = self.ctx.store.complete_propagation(
+            run.run_id,
+            t.key,
+            leaf=tm.leaf_outcome(t.state).value if leaf else None,
+            failed=tm.is_failure(t.state),
+        )
+        if after is not None and leaf and after.open_leaves <= 0:
+            self.finalize(after)
+        return ready
+
+    def finalize(self, run: Run) -> Run | None:
+        """Decide the run's result once no leaf is open. One conditional write; idempotent."""
+        state = tm.run_result(run)
+        # Release first: a crash after it leaves a run the watchdog finalizes; the other order
+        # could leak a slot for good.
+        self.ctx.store.release_slot(run.flow, run.run_id)
+        try:
+            done = self.ctx.store.update_run(
+                run.run_id,
+                {"state": state.value, "ended_at": self.ctx.now(), "due_at": None},
+                expect_states=(RunState.PENDING, RunState.RUNNING),
+            )
+        except StoreConflict:
+            return None
+        self.ctx.event("run_finished", {"run_id": run.run_id, "flow": run.flow, "state": state.value})
+        return done
+
+    def _cancel_databricks(self, databricks_run_id: int) -> None:
+        try:
+            self.ctx.launcher.cancel(databricks_run_id)
+        except LaunchError as exc:
+            log.warning("could not cancel Databricks run %s: %s", databricks_run_id, exc.message)
+
+
+def _err(kind: str, message: str) -> dict[str, Any]:
+    return {"type": kind, "message": message}

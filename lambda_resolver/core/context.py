@@ -1,0 +1,67 @@
+"""What the engine's parts share: the store, the launcher, the signer, settings and the clock."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from lambda_resolver.core.clock import Clock, SystemClock
+from lambda_resolver.core.errors import UnknownFlow
+from lambda_resolver.core.ids import TokenSigner
+from lambda_resolver.core.launcher import Launcher
+from lambda_resolver.core.manifest import FlowManifest
+from lambda_resolver.core.store import Store
+
+log = logging.getLogger("lakehook")
+
+MAX_VALUE_BYTES = 256 * 1024
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Timing and limits. The defaults suit AWS; the local stack shortens the intervals."""
+
+    callback_url: str  # the base URL notebooks call back (the resolver's public URL)
+    default_task_timeout_s: int = 24 * 3600  # every promise has a finite timeout
+    stuck_claim_ms: int = 120_000  # a TRIGGERING claim older than this is re-driven
+    check_interval_ms: int = 60_000  # how often a RUNNING task's Databricks run is re-read
+    propagate_grace_ms: int = 30_000  # a finished task not yet propagated after this is re-driven
+    success_grace_ms: int = 10_000  # a run that ended SUCCESS waits this long for notify_done
+    run_watchdog_ms: int = 600_000  # how often an active flow run is looked at, whatever happens
+    queue_poll_ms: int = 10_000  # how often a queued run retries for a slot
+    max_value_bytes: int = MAX_VALUE_BYTES
+
+
+Event = Callable[[str, dict[str, Any]], None]
+
+
+def _no_event(name: str, fields: dict[str, Any]) -> None:
+    return None
+
+
+@dataclass
+class Context:
+    store: Store
+    launcher: Launcher
+    signer: TokenSigner
+    settings: Settings
+    clock: Clock = field(default_factory=SystemClock)
+    event: Event = _no_event  # metrics, notifications and logs hang off this
+    _manifests: dict[tuple[str, int], FlowManifest] = field(default_factory=dict)
+
+    def now(self) -> int:
+        return self.clock.now()
+
+    def manifest(self, name: str, version: int | None = None) -> FlowManifest:
+        """A flow version; versions are immutable, so they are cached for the process."""
+        if version is not None and (name, version) in self._manifests:
+            return self._manifests[(name, version)]
+        m = self.store.get_flow(name, version)
+        if m is None:
+            known = ", ".join(sorted(f.name for f in self.store.list_flows())) or "none published"
+            what = f"flow '{name}'" + (f" version {version}" if version is not None else "")
+            raise UnknownFlow(f"{what} does not exist (known flows: {known})")
+        self._manifests[(m.name, m.version)] = m
+        return m

@@ -1,0 +1,89 @@
+"""Identifiers: validation, run and promise ids, idempotency tokens, callback tokens."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+import secrets
+import time
+from collections.abc import Mapping
+
+from lambda_resolver.core.errors import InvalidId
+
+ID_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+MAX_RUN_ID = 64
+
+
+def check_id(value: str, what: str = "id") -> str:
+    """``value`` if it is a valid id (``[A-Za-z0-9._:-]{1,128}``), else InvalidId."""
+    if not isinstance(value, str) or not ID_PATTERN.fullmatch(value):
+        raise InvalidId(f"{what} must match [A-Za-z0-9._:-]{{1,128}}, got {value!r:.140}")
+    return value
+
+
+def new_run_id(flow: str, now_ms: int) -> str:
+    """A readable, time-sortable run id: ``<flow>-<UTC yyyymmddThhmmss>-<6 hex>``."""
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now_ms / 1000))
+    return f"{flow[:40]}-{stamp}-{secrets.token_hex(3)}"
+
+
+def task_promise_id(run_id: str, task_key: str, attempt: int) -> str:
+    """The promise id of one attempt of one task: ``<run>.<task>.<attempt>``.
+
+    Task keys cannot contain dots, so the id parses from the right. A task key that would push
+    the id past 128 characters is replaced by a stable digest of it.
+    """
+    pid = f"{run_id}.{task_key}.{attempt}"
+    if len(pid) <= 128:
+        return pid
+    digest = hashlib.sha256(task_key.encode()).hexdigest()[:16]
+    return f"{run_id}.k{digest}.{attempt}"
+
+
+def idempotency_token(promise_id: str) -> str:
+    """The ``run_now`` idempotency token of a promise: deterministic, 46 characters (≤ 64).
+
+    Derived from the promise id alone, so a re-drive after a crash sends the same token and
+    Databricks returns the run it already started instead of starting another.
+    """
+    return "lh-" + hashlib.sha256(promise_id.encode()).hexdigest()[:43]
+
+
+class TokenSigner:
+    """Per-promise callback tokens: ``<kid>.<base64url(HMAC-SHA256(key, promise id))>``.
+
+    Several keys verify at once (rotation); the active one signs. Comparison is constant time.
+    """
+
+    def __init__(self, keys: Mapping[str, bytes], active: str) -> None:
+        if active not in keys:
+            raise ValueError(f"active key id {active!r} is not among the keys")
+        for kid, key in keys.items():
+            if not re.fullmatch(r"[A-Za-z0-9_-]{1,32}", kid):
+                raise ValueError(f"key id {kid!r} must match [A-Za-z0-9_-]{{1,32}}")
+            if len(key) < 16:
+                raise ValueError(f"key {kid!r} is too short: use at least 16 random bytes")
+        self._keys = dict(keys)
+        self._active = active
+
+    def __repr__(self) -> str:
+        return f"TokenSigner(kids={sorted(self._keys)}, active={self._active!r})"
+
+    def token(self, promise_id: str) -> str:
+        return f"{self._active}.{self._mac(self._keys[self._active], promise_id)}"
+
+    def verify(self, promise_id: str, token: str) -> bool:
+        kid, sep, mac = token.partition(".")
+        key = self._keys.get(kid)
+        if not sep or key is None:
+            # Still spend the comparison so a wrong kid and a wrong mac take the same time.
+            hmac.compare_digest(mac, self._mac(self._keys[self._active], promise_id))
+            return False
+        return hmac.compare_digest(mac, self._mac(key, promise_id))
+
+    @staticmethod
+    def _mac(key: bytes, promise_id: str) -> str:
+        digest = hmac.new(key, promise_id.encode(), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()

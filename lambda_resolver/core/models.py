@@ -1,0 +1,194 @@
+"""Persistent records: promises, flow runs and the tasks of a run.
+
+Records are immutable values. Stores persist them and change them only through conditional
+writes; the engine decides every change through the state machines in ``promise_machine`` and
+``task_machine``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+JSON = Any  # a JSON value: None, bool, int, float, str, list, dict
+
+R = TypeVar("R")
+
+
+class PromiseState(str, enum.Enum):
+    PENDING = "PENDING"
+    RESOLVED = "RESOLVED"
+    REJECTED = "REJECTED"
+    REJECTED_CANCELED = "REJECTED_CANCELED"
+    REJECTED_TIMEDOUT = "REJECTED_TIMEDOUT"
+
+    @property
+    def settled(self) -> bool:
+        return self is not PromiseState.PENDING
+
+
+class TaskState(str, enum.Enum):
+    WAITING = "WAITING"
+    TRIGGERING = "TRIGGERING"  # claimed: exactly one caller owns starting this attempt
+    RUNNING = "RUNNING"
+    RETRY_WAIT = "RETRY_WAIT"
+    SUCCESS = "SUCCESS"
+    FAILED = "FAILED"
+    TIMEDOUT = "TIMEDOUT"
+    CANCELED = "CANCELED"
+    UPSTREAM_FAILED = "UPSTREAM_FAILED"
+    UPSTREAM_CANCELED = "UPSTREAM_CANCELED"
+    EXCLUDED = "EXCLUDED"
+
+    @property
+    def terminal(self) -> bool:
+        return self in TERMINAL_TASK_STATES
+
+
+TERMINAL_TASK_STATES = frozenset(
+    {
+        TaskState.SUCCESS,
+        TaskState.FAILED,
+        TaskState.TIMEDOUT,
+        TaskState.CANCELED,
+        TaskState.UPSTREAM_FAILED,
+        TaskState.UPSTREAM_CANCELED,
+        TaskState.EXCLUDED,
+    }
+)
+ACTIVE_TASK_STATES = frozenset({TaskState.TRIGGERING, TaskState.RUNNING})
+
+
+class RunState(str, enum.Enum):
+    PENDING = "PENDING"  # created, or queued behind max_concurrent_runs
+    RUNNING = "RUNNING"
+    SUCCESS = "SUCCESS"
+    SUCCESS_WITH_FAILURES = "SUCCESS_WITH_FAILURES"
+    FAILED = "FAILED"
+    CANCELED = "CANCELED"
+    TIMEDOUT = "TIMEDOUT"
+
+    @property
+    def final(self) -> bool:
+        return self not in (RunState.PENDING, RunState.RUNNING)
+
+
+@dataclasses.dataclass(frozen=True)
+class Promise:
+    """A durable promise. Task attempts carry ``run_id``/``task_key``/``attempt``; a standalone
+    promise may carry ``job`` (the single-job pattern)."""
+
+    id: str
+    state: PromiseState
+    created_at: int  # epoch milliseconds
+    timeout_at: int
+    value: JSON = None
+    error: dict[str, Any] | None = None
+    settled_at: int | None = None
+    idempotency_key: str | None = None  # of the settle that won
+    run_id: str | None = None
+    task_key: str | None = None
+    attempt: int = 0
+    job: dict[str, Any] | None = None
+    databricks_run_id: int | None = None
+    run_page_url: str | None = None
+    notify_url: str | None = None
+    due_at: int | None = None  # when the reconciler should look at it next (standalone only)
+
+    def replace(self, **changes: Any) -> Promise:
+        return dataclasses.replace(self, **changes)
+
+
+@dataclasses.dataclass(frozen=True)
+class Task:
+    """One task of one flow run. ``waiting`` counts dependencies not yet delivered; ``deps`` holds
+    the edge outcome each delivered parent left (see task_machine.EdgeOutcome)."""
+
+    run_id: str
+    key: str
+    state: TaskState
+    waiting: int
+    attempt: int = 0
+    deps: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    promise_id: str | None = None
+    value: JSON = None
+    error: dict[str, Any] | None = None
+    outcome: str | None = None  # a condition task's "true"/"false"
+    databricks_run_id: int | None = None
+    run_page_url: str | None = None
+    triggered_at: int | None = None
+    settled_at: int | None = None
+    due_at: int | None = None
+    propagated: bool = False
+
+    def replace(self, **changes: Any) -> Task:
+        return dataclasses.replace(self, **changes)
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+    """A flow run. Leaf counters decide the result without ever scanning the tasks."""
+
+    run_id: str
+    flow: str
+    flow_version: int
+    state: RunState
+    created_at: int
+    params: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    ended_at: int | None = None
+    notify_url: str | None = None
+    open_leaves: int = 0
+    failed_leaves: int = 0
+    canceled_leaves: int = 0
+    any_failed: bool = False
+    stop_reason: str | None = None  # "CANCELED" or "TIMEDOUT" once a stop was requested
+    deadline_at: int | None = None
+    due_at: int | None = None
+
+    def replace(self, **changes: Any) -> Run:
+        return dataclasses.replace(self, **changes)
+
+
+@dataclasses.dataclass(frozen=True)
+class DueItem:
+    """A record the reconciler must look at: ``kind`` is "promise", "task" or "run"."""
+
+    kind: str
+    due_at: int
+    id: str  # promise id, or run id
+    task_key: str | None = None
+
+
+def to_doc(record: Any) -> dict[str, Any]:
+    """A record as a JSON-ready dict (enums as their values)."""
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(record):
+        v = getattr(record, f.name)
+        if isinstance(v, enum.Enum):
+            v = v.value
+        elif isinstance(v, Mapping):
+            v = dict(v)
+        out[f.name] = v
+    return out
+
+
+def from_doc(cls: type[R], doc: Mapping[str, Any]) -> R:
+    """The inverse of :func:`to_doc`; unknown keys are ignored, missing ones take defaults."""
+    kwargs: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        if f.name not in doc:
+            continue
+        v = doc[f.name]
+        if f.name == "state" and v is not None:
+            v = _STATE_TYPES[cls](v)
+        kwargs[f.name] = v
+    return cls(**kwargs)
+
+
+_STATE_TYPES: dict[type, type[enum.Enum]] = {
+    Promise: PromiseState,
+    Task: TaskState,
+    Run: RunState,
+}

@@ -1,0 +1,216 @@
+"""The reconciler: the safety net behind callbacks and webhooks (DESIGN §1, signal 3).
+
+One pass reads the due index — never the table — and, for each record found, does what was
+missed: times out promises (then cancels their Databricks runs), starts due retries, settles
+runs that ended without a callback, re-drives claims stuck in TRIGGERING with the same
+idempotency token, finishes propagation cut short by a crash, and finishes or times out runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections import Counter
+from typing import TYPE_CHECKING, Any
+
+from lambda_resolver.core.advance import Advancer
+from lambda_resolver.core.context import Context, log
+from lambda_resolver.core.errors import AlreadySettled, LakehookError, StoreConflict
+from lambda_resolver.core.models import DueItem, Promise, PromiseState, RunState, TaskState
+from lambda_resolver.core.standalone import Standalone
+
+if TYPE_CHECKING:
+    from lambda_resolver.core.engine import Engine
+
+_FROM_RESULT = {
+    "CANCELED": PromiseState.REJECTED_CANCELED,
+    "TIMEDOUT": PromiseState.REJECTED_TIMEDOUT,
+}
+
+
+class Reconciler:
+    def __init__(self, ctx: Context, advancer: Advancer, standalone: Standalone) -> None:
+        self.ctx = ctx
+        self.advancer = advancer
+        self.standalone = standalone
+
+    def run_once(self, engine: Engine, limit: int = 100) -> dict[str, int]:
+        counts: Counter[str] = Counter()
+        for item in self.ctx.store.due(self.ctx.now(), limit):
+            try:
+                if item.kind == "task":
+                    counts[self._task(engine, item)] += 1
+                elif item.kind == "promise":
+                    counts[self._promise(engine, item)] += 1
+                else:
+                    counts[self._run(engine, item)] += 1
+            except LakehookError as exc:
+                # One bad record must not stop the pass; it stays due and is tried again.
+                log.warning("reconciler: %s %s: %s", item.kind, item.id, exc.message)
+                counts["errors"] += 1
+        if counts:
+            self.ctx.event("reconciled", dict(counts))
+        return dict(counts)
+
+    # -- tasks -----------------------------------------------------------------------------------
+    def _task(self, engine: Engine, item: DueItem) -> str:
+        ctx, now = self.ctx, self.ctx.now()
+        assert item.task_key is not None
+        run = ctx.store.get_run(item.id)
+        t = ctx.store.get_task(item.id, item.task_key)
+        if run is None or t is None or t.due_at is None or t.due_at > now:
+            return "stale"
+        if t.state is TaskState.RUNNING and t.promise_id:
+            p = ctx.store.get_promise(t.promise_id)
+            if p is not None and p.state is PromiseState.PENDING:
+                return self._running(engine, t.run_id, t.key, t.attempt, p)
+        self.advancer.drive(run, t.key)
+        after = ctx.store.get_task(t.run_id, t.key)
+        if after is not None and after.state is TaskState.TRIGGERING and after.attempt == t.attempt:
+            if after.due_at is not None and after.due_at <= now:  # the launch failed again
+                self._reschedule_task(
+                    t.run_id, t.key, t.attempt, TaskState.TRIGGERING, now + ctx.settings.stuck_claim_ms
+                )
+            return "relaunched"
+        return {
+            TaskState.TRIGGERING: "relaunched",
+            TaskState.RETRY_WAIT: "retried",
+            TaskState.RUNNING: "recovered",
+        }.get(t.state, "propagated")
+
+    def _running(self, engine: Engine, run_id: str, key: str, attempt: int, p: Promise) -> str:
+        now = self.ctx.now()
+        if now >= p.timeout_at:
+            self._timeout(engine, p)
+            return "timed_out"
+        if p.databricks_run_id is not None:
+            due = self.check_databricks_run(p, engine)
+            if due is None:
+                return "settled_from_run"
+        else:
+            due = p.timeout_at  # an external task: nothing to poll, wait for its settle
+        self._reschedule_task(run_id, key, attempt, TaskState.RUNNING, due)
+        return "checked"
+
+    def _reschedule_task(self, run_id: str, key: str, attempt: int, state: TaskState, due: int) -> None:
+        with contextlib.suppress(StoreConflict):  # it moved on meanwhile: nothing to reschedule
+            self.ctx.store.update_task(
+                run_id, key, {"due_at": due}, expect_states=(state,), expect_attempt=attempt
+            )
+
+    def _timeout(self, engine: Engine, p: Promise) -> None:
+        with contextlib.suppress(AlreadySettled):
+            engine.settle(
+                p.id,
+                PromiseState.REJECTED_TIMEDOUT,
+                error={"type": "Timeout", "message": "the promise timed out"},
+            )
+
+    def check_databricks_run(self, p: Promise, engine: Engine) -> int | None:
+        """Re-read ``p``'s Databricks run; settle ``p`` if the run ended. Returns when to look
+        again, or None once settled. The webhook route calls this too."""
+        ctx, now = self.ctx, self.ctx.now()
+        assert p.databricks_run_id is not None
+        status = ctx.launcher.get_run(p.databricks_run_id)
+        next_look = min(now + ctx.settings.check_interval_ms, p.timeout_at)
+        if not status.ended:
+            return next_look
+        value: Any = None
+        error: dict[str, Any] | None = None
+        if status.result == "SUCCESS":
+            grace_end = (status.ended_at or now) + ctx.settings.success_grace_ms
+            if now < grace_end:
+                return min(grace_end, p.timeout_at)  # give notify_done, which carries the value, its turn
+            state = PromiseState.RESOLVED
+            value = status.output
+        else:
+            state = _FROM_RESULT.get(status.result or "", PromiseState.REJECTED)
+            message = (
+                status.message or f"Databricks run {p.databricks_run_id} ended {status.result or status.life}"
+            )
+            error = {
+                "type": "DatabricksRun" + (status.result or status.life).title().replace("_", ""),
+                "message": message,
+            }
+        try:
+            engine.settle(
+                p.id, state, value=value, error=error, idempotency_key=f"databricks-run:{p.databricks_run_id}"
+            )
+        except AlreadySettled:
+            pass  # the callback won
+        except LakehookError as exc:  # e.g. an exit value over the size limit
+            err = {"type": "DatabricksRunOutput", "message": exc.message}
+            with contextlib.suppress(AlreadySettled):
+                engine.settle(p.id, PromiseState.REJECTED, error=err)
+        return None
+
+    # -- standalone promises ----------------------------------------------------------------------
+    def _promise(self, engine: Engine, item: DueItem) -> str:
+        ctx, now = self.ctx, self.ctx.now()
+        p = ctx.store.get_promise(item.id)
+        if p is None or p.due_at is None or p.due_at > now:
+            return "stale"
+        if p.state.settled:
+            self.standalone.after_settle(p)
+            self._set_promise_due(p, None, expect=p.state)
+            return "finished"
+        if now >= p.timeout_at:
+            self._timeout(engine, p)
+            return "timed_out"
+        if p.job is not None and p.databricks_run_id is None:
+            after = self.standalone.launch(p)
+            if after.databricks_run_id is None and after.state is PromiseState.PENDING:
+                self._set_promise_due(after, now + ctx.settings.stuck_claim_ms)
+            return "relaunched"
+        due = p.timeout_at
+        if p.databricks_run_id is not None:
+            checked = self.check_databricks_run(p, engine)
+            if checked is None:
+                return "settled_from_run"
+            due = checked
+        self._set_promise_due(p, due)
+        return "checked"
+
+    def _set_promise_due(
+        self, p: Promise, due: int | None, expect: PromiseState = PromiseState.PENDING
+    ) -> None:
+        with contextlib.suppress(StoreConflict):
+            self.ctx.store.update_promise(p.id, {"due_at": due}, expect_state=expect)
+
+    # -- runs ---------------------------------------------------------------------------------------
+    def _run(self, engine: Engine, item: DueItem) -> str:
+        ctx, now = self.ctx, self.ctx.now()
+        run = ctx.store.get_run(item.id)
+        if run is None or run.due_at is None or run.due_at > now:
+            return "stale"
+        if run.state.final:
+            self._set_run_due(run.run_id, None, run.state)
+            return "stale"
+        if run.state is RunState.PENDING and not run.stop_reason:
+            admitted = engine.admit(run)
+            if admitted is None:
+                self._set_run_due(run.run_id, now + ctx.settings.queue_poll_ms, RunState.PENDING)
+                return "queued"
+            return "admitted"
+        if run.deadline_at is not None and now >= run.deadline_at and not run.stop_reason:
+            engine.stop_run(run.run_id, RunState.TIMEDOUT.value)
+            return "run_timed_out"
+        if run.stop_reason:
+            engine.stop_run(run.run_id, run.stop_reason)  # finish a stop a crash cut short
+        else:
+            manifest = ctx.manifest(run.flow, run.flow_version)
+            for root in manifest.roots:  # a crash between RUNNING and the roots' claims
+                self.advancer.drive(run, root)
+        after = ctx.store.get_run(run.run_id)
+        if after is not None and not after.state.final and after.open_leaves <= 0:
+            self.advancer.finalize(after)
+            return "finished"
+        if after is not None and not after.state.final:
+            due = now + ctx.settings.run_watchdog_ms
+            if after.deadline_at is not None and not after.stop_reason:
+                due = min(due, after.deadline_at)
+            self._set_run_due(after.run_id, due, after.state)
+        return "watched"
+
+    def _set_run_due(self, run_id: str, due: int | None, state: RunState) -> None:
+        with contextlib.suppress(StoreConflict):
+            self.ctx.store.update_run(run_id, {"due_at": due}, expect_states=(state,))

@@ -1,0 +1,139 @@
+"""The store protocol: the only way the engine reads or changes state.
+
+Every method that changes state is one conditional write or one transaction; the condition
+is the ``expect_*`` arguments (the ``from`` side of a state-machine transition). A write whose
+condition fails raises :class:`~lambda_resolver.core.errors.StoreConflict` carrying the current
+record, so a caller that lost a race learns the winner without a second read.
+
+Two implementations pass the one contract suite in ``tests/stores``: SQLite (the embedded
+default) and DynamoDB (production).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from typing import Any, Protocol
+
+from lambda_resolver.core.manifest import FlowManifest
+from lambda_resolver.core.models import (
+    DueItem,
+    Promise,
+    PromiseState,
+    Run,
+    RunState,
+    Task,
+    TaskState,
+)
+
+
+class Store(Protocol):
+    """Durable state for promises, flows, runs and tasks."""
+
+    # -- promises ---------------------------------------------------------------------------
+    def create_promise(self, promise: Promise) -> tuple[Promise, bool]:
+        """Insert ``promise`` unless its id exists. Returns (stored promise, created)."""
+        ...
+
+    def get_promise(self, promise_id: str) -> Promise | None: ...
+
+    def update_promise(
+        self,
+        promise_id: str,
+        changes: Mapping[str, Any],
+        *,
+        expect_state: PromiseState | None = PromiseState.PENDING,
+        deadline_after: int | None = None,
+        deadline_at_or_before: int | None = None,
+    ) -> Promise:
+        """Apply ``changes`` if the promise is in ``expect_state`` (None: any) and its
+        ``timeout_at`` is after / at-or-before the given instants. Returns the new promise.
+        Raises NotFound if absent, StoreConflict(current) if the condition fails."""
+        ...
+
+    def promise_by_databricks_run(self, databricks_run_id: int) -> Promise | None:
+        """The promise whose attempt started Databricks run ``databricks_run_id`` (webhooks)."""
+        ...
+
+    # -- flows ------------------------------------------------------------------------------
+    def put_flow(self, manifest: FlowManifest) -> FlowManifest:
+        """Store ``manifest`` as the flow's next version (1, 2, ...). Returns it with its version."""
+        ...
+
+    def get_flow(self, name: str, version: int | None = None) -> FlowManifest | None:
+        """A given version, or the latest."""
+        ...
+
+    def list_flows(self) -> list[FlowManifest]:
+        """The latest version of every flow."""
+        ...
+
+    # -- runs -------------------------------------------------------------------------------
+    def create_run(self, run: Run, tasks: Sequence[Task]) -> tuple[Run, bool]:
+        """Create a run and all its tasks, idempotently. Returns (stored run, created).
+
+        If the run exists in state PENDING with tasks missing (a crash mid-create), the missing
+        tasks are created and ``created`` is False."""
+        ...
+
+    def get_run(self, run_id: str) -> Run | None: ...
+
+    def list_runs(
+        self, *, flow: str | None = None, state: RunState | None = None, limit: int = 100
+    ) -> list[Run]:
+        """Newest first."""
+        ...
+
+    def update_run(
+        self, run_id: str, changes: Mapping[str, Any], *, expect_states: Collection[RunState]
+    ) -> Run:
+        """Apply ``changes`` if the run is in one of ``expect_states``."""
+        ...
+
+    # -- tasks ------------------------------------------------------------------------------
+    def get_task(self, run_id: str, key: str) -> Task | None: ...
+
+    def list_tasks(self, run_id: str) -> list[Task]:
+        """Every task of a run (run documents and cancellation only; never on a settle)."""
+        ...
+
+    def update_task(
+        self,
+        run_id: str,
+        key: str,
+        changes: Mapping[str, Any],
+        *,
+        expect_states: Collection[TaskState],
+        expect_attempt: int | None = None,
+    ) -> Task:
+        """Apply ``changes`` if the task is in one of ``expect_states`` (and at ``expect_attempt``)."""
+        ...
+
+    def deliver_edge(self, run_id: str, child: str, parent: str, outcome: str) -> tuple[Task, bool]:
+        """Record that ``parent`` finished with ``outcome`` for ``child`` and count it down in
+        ``child.waiting`` — once per (child, parent), whoever delivers it and however often.
+        Returns (child after the write, delivered now)."""
+        ...
+
+    def complete_propagation(self, run_id: str, key: str, *, leaf: str | None, failed: bool) -> Run | None:
+        """Mark a finished task's propagation done; in the same transaction, if it is a leaf,
+        count it off the run (``open_leaves`` -1, and ``failed_leaves``/``canceled_leaves`` by
+        ``leaf``), and if it ``failed`` set the run's ``any_failed``. Exactly once per task.
+        Returns the run after the write, or None if it was already done."""
+        ...
+
+    # -- concurrency slots (max_concurrent_runs) ---------------------------------------------
+    def acquire_slot(self, flow: str, run_id: str, limit: int) -> bool:
+        """Take one of ``limit`` slots of ``flow`` for ``run_id`` (idempotent per run)."""
+        ...
+
+    def release_slot(self, flow: str, run_id: str) -> None: ...
+
+    def slot_holders(self, flow: str) -> list[str]:
+        """The runs holding slots of ``flow`` (to free slots of runs that ended in a crash)."""
+        ...
+
+    # -- the reconciler's index ---------------------------------------------------------------
+    def due(self, now: int, limit: int = 100) -> list[DueItem]:
+        """Records whose ``due_at`` is at or before ``now``, earliest first. An index query,
+        never a scan of the data."""
+        ...

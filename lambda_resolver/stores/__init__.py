@@ -1,0 +1,1 @@
+"""Store implementations: SQLite (the embedded default) and DynamoDB (production)."""

@@ -1,0 +1,81 @@
+"""Promise semantics through the engine, with identical expectations on SQLite and DynamoDB."""
+
+from __future__ import annotations
+
+import pytest
+from support.harness import Harness
+
+from lambda_resolver.core.errors import AlreadySettled, NotFound
+from lambda_resolver.core.models import PromiseState
+from lambda_resolver.core.promise_machine import Verdict
+from lambda_resolver.core.store import Store
+
+
+@pytest.fixture
+def h(store: Store) -> Harness:
+    return Harness(store)
+
+
+def test_creating_a_promise_twice_answers_with_the_first(h: Harness) -> None:
+    first, created = h.engine.standalone.create("order-1", timeout_s=60)
+    again, created_again = h.engine.standalone.create("order-1", timeout_s=999)
+    assert created and not created_again and again == first
+
+
+def test_a_duplicate_settle_answers_with_the_stored_promise(h: Harness) -> None:
+    h.engine.standalone.create("p", timeout_s=60)
+    first = h.engine.settle("p", PromiseState.RESOLVED, value={"rows": 10})
+    h.clock.advance(5)
+    again = h.engine.settle("p", PromiseState.RESOLVED, value={"rows": 10})
+    assert first.verdict is Verdict.APPLY and again.verdict is Verdict.DUPLICATE
+    assert again.promise == first.promise
+
+
+def test_a_settle_with_the_same_idempotency_key_is_a_duplicate_even_if_it_differs(h: Harness) -> None:
+    h.engine.standalone.create("p", timeout_s=60)
+    h.engine.settle("p", PromiseState.RESOLVED, value=1, idempotency_key="k")
+    again = h.engine.settle("p", PromiseState.RESOLVED, value=2, idempotency_key="k")
+    assert again.verdict is Verdict.DUPLICATE and again.promise.value == 1
+
+
+def test_a_conflicting_settle_is_refused_with_the_stored_promise(h: Harness) -> None:
+    h.engine.standalone.create("p", timeout_s=60)
+    h.engine.settle("p", PromiseState.RESOLVED, value={"rows": 10})
+    with pytest.raises(AlreadySettled) as err:
+        h.engine.settle("p", PromiseState.RESOLVED, value={"rows": 11})
+    assert err.value.status == 409
+    assert err.value.details["promise"]["value"] == {"rows": 10}
+    with pytest.raises(AlreadySettled):
+        h.engine.settle("p", PromiseState.REJECTED, error={"message": "no"})
+
+
+def test_a_settle_after_the_timeout_conflicts_and_the_promise_is_timed_out(h: Harness) -> None:
+    h.engine.standalone.create("p", timeout_s=10)
+    h.clock.advance(10_000)
+    with pytest.raises(AlreadySettled) as err:
+        h.engine.settle("p", PromiseState.RESOLVED, value="late")
+    assert "timed out" in err.value.message
+    assert err.value.details["promise"]["state"] == "REJECTED_TIMEDOUT"
+    assert h.engine.get_promise("p").state is PromiseState.REJECTED_TIMEDOUT
+
+
+def test_a_heartbeat_extends_the_deadline_so_a_later_settle_succeeds(h: Harness) -> None:
+    h.engine.standalone.create("p", timeout_s=10)
+    h.clock.advance(8_000)
+    extended = h.engine.heartbeat("p", extend_s=30)
+    assert extended.timeout_at == h.clock.now() + 30_000
+    h.clock.advance(20_000)  # past the first deadline, inside the new one
+    assert h.engine.settle("p", PromiseState.RESOLVED, value=1).verdict is Verdict.APPLY
+
+
+def test_a_heartbeat_after_the_timeout_is_refused(h: Harness) -> None:
+    h.engine.standalone.create("p", timeout_s=10)
+    h.clock.advance(10_001)
+    with pytest.raises(AlreadySettled):
+        h.engine.heartbeat("p")
+    assert h.engine.get_promise("p").state is PromiseState.REJECTED_TIMEDOUT
+
+
+def test_settling_an_unknown_promise_is_not_found(h: Harness) -> None:
+    with pytest.raises(NotFound):
+        h.engine.settle("ghost", PromiseState.RESOLVED)

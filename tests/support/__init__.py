@@ -1,0 +1,1 @@
+"""Shared test support: fakes and builders. Imported as ``support`` (pytest pythonpath)."""

@@ -1,0 +1,77 @@
+"""Builders for flow manifests in tests, without going through a bundle."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from lambda_resolver.core.manifest import (
+    Condition,
+    ConditionOp,
+    Dependency,
+    FlowManifest,
+    JobRef,
+    RunIf,
+    TaskKind,
+    TaskSpec,
+)
+
+
+def job_task(
+    key: str,
+    deps: Iterable[str | tuple[str, str]] = (),
+    *,
+    run_if: str = "ALL_SUCCESS",
+    params: Mapping[str, str] | None = None,
+    **kw: Any,
+) -> TaskSpec:
+    return TaskSpec(
+        key=key,
+        kind=TaskKind.JOB,
+        depends_on=tuple(Dependency(*d) if isinstance(d, tuple) else Dependency(d) for d in deps),
+        run_if=RunIf(run_if),
+        job_key=f"job_{key}",
+        job_parameters=tuple((params or {}).items()),
+        **kw,
+    )
+
+
+def external_task(key: str, deps: Iterable[str] = (), **kw: Any) -> TaskSpec:
+    return TaskSpec(
+        key=key,
+        kind=TaskKind.EXTERNAL,
+        depends_on=tuple(Dependency(d) for d in deps),
+        job_key=f"job_{key}",
+        **kw,
+    )
+
+
+def condition_task(key: str, deps: Iterable[str], op: str, left: str, right: str, **kw: Any) -> TaskSpec:
+    return TaskSpec(
+        key=key,
+        kind=TaskKind.CONDITION,
+        depends_on=tuple(Dependency(d) for d in deps),
+        condition=Condition(ConditionOp(op), left, right),
+        **kw,
+    )
+
+
+def flow(
+    name: str,
+    tasks: Iterable[TaskSpec],
+    *,
+    params: Mapping[str, str] | None = None,
+    job_ids: bool = True,
+    **kw: Any,
+) -> FlowManifest:
+    tasks = tuple(tasks)
+    jobs = tuple(
+        JobRef(t.job_key, t.job_key, (1 + i) if job_ids else None, t.kind is TaskKind.EXTERNAL)
+        for i, t in enumerate(tasks)
+        if t.job_key
+    )
+    return FlowManifest(name=name, tasks=tasks, jobs=jobs, parameters=tuple((params or {}).items()), **kw)
+
+
+def chain(name: str, n: int) -> FlowManifest:
+    return flow(name, [job_task(f"t{i}", [f"t{i - 1}"] if i else []) for i in range(n)])
