@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from lambda_resolver.core import notifications
 from lambda_resolver.core import task_machine as tm
 from lambda_resolver.core.context import Context, log
 from lambda_resolver.core.errors import LaunchError, StoreConflict
@@ -309,14 +310,17 @@ class Advancer:
         # could leak a slot for good.
         self.ctx.store.release_slot(run.flow, run.run_id)
         try:
+            now = self.ctx.now()
             done = self.ctx.store.update_run(
                 run.run_id,
-                {"state": state.value, "ended_at": self.ctx.now(), "due_at": None},
+                # A run with a notify_url stays due until its document is delivered.
+                {"state": state.value, "ended_at": now, "due_at": now if run.notify_url else None},
                 expect_states=(RunState.PENDING, RunState.RUNNING),
             )
         except StoreConflict:
             return None
         self.ctx.event("run_finished", {"run_id": run.run_id, "flow": run.flow, "state": state.value})
+        notifications.deliver_run(self.ctx, done)
         return done
 
     def _cancel_databricks(self, databricks_run_id: int) -> None:

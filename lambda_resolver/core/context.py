@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from lambda_resolver.core.clock import Clock, SystemClock
 from lambda_resolver.core.errors import UnknownFlow
@@ -31,10 +31,21 @@ class Settings:
     success_grace_ms: int = 10_000  # a run that ended SUCCESS waits this long for notify_done
     run_watchdog_ms: int = 600_000  # how often an active flow run is looked at, whatever happens
     queue_poll_ms: int = 10_000  # how often a queued run retries for a slot
+    notify_max_attempts: int = 12  # completion notifications: attempts before giving up
+    notify_backoff_ms: int = 30_000  # first retry delay; doubles, capped at an hour
     max_value_bytes: int = MAX_VALUE_BYTES
 
 
 Event = Callable[[str, dict[str, Any]], None]
+
+
+class Notifier(Protocol):
+    """Delivers a final document to a ``notify_url`` (signed); the core schedules the retries."""
+
+    def notify(self, kind: str, record_id: str, url: str) -> bool:
+        """POST the final document of a run (``kind`` "run") or promise ("promise") to ``url``.
+        True once the receiver accepted it (2xx)."""
+        ...
 
 
 def _no_event(name: str, fields: dict[str, Any]) -> None:
@@ -48,7 +59,8 @@ class Context:
     signer: TokenSigner
     settings: Settings
     clock: Clock = field(default_factory=SystemClock)
-    event: Event = _no_event  # metrics, notifications and logs hang off this
+    event: Event = _no_event  # metrics and logs hang off this
+    notifier: Notifier | None = None
     _manifests: dict[tuple[str, int], FlowManifest] = field(default_factory=dict)
 
     def now(self) -> int:

@@ -95,6 +95,8 @@ class Promise:
     databricks_run_id: int | None = None
     run_page_url: str | None = None
     notify_url: str | None = None
+    notify_attempts: int = 0
+    notified_at: int | None = None
     due_at: int | None = None  # when the reconciler should look at it next (standalone only)
 
     def replace(self, **changes: Any) -> Promise:
@@ -145,6 +147,8 @@ class Run:
     any_failed: bool = False
     stop_reason: str | None = None  # "CANCELED" or "TIMEDOUT" once a stop was requested
     deadline_at: int | None = None
+    notify_attempts: int = 0
+    notified_at: int | None = None
     due_at: int | None = None
 
     def replace(self, **changes: Any) -> Run:

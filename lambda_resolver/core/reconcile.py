@@ -12,6 +12,7 @@ import contextlib
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
+from lambda_resolver.core import notifications
 from lambda_resolver.core.advance import Advancer
 from lambda_resolver.core.context import Context, log
 from lambda_resolver.core.errors import AlreadySettled, LakehookError, StoreConflict
@@ -150,9 +151,11 @@ class Reconciler:
         if p is None or p.due_at is None or p.due_at > now:
             return "stale"
         if p.state.settled:
-            self.standalone.after_settle(p)
+            if p.notify_url and p.notified_at is None and p.run_id is None:
+                notifications.deliver_promise(ctx, p)
+                return "notified"
             self._set_promise_due(p, None, expect=p.state)
-            return "finished"
+            return "stale"
         if now >= p.timeout_at:
             self._timeout(engine, p)
             return "timed_out"
@@ -183,6 +186,9 @@ class Reconciler:
         if run is None or run.due_at is None or run.due_at > now:
             return "stale"
         if run.state.final:
+            if run.notify_url and run.notified_at is None:
+                notifications.deliver_run(ctx, run)
+                return "notified"
             self._set_run_due(run.run_id, None, run.state)
             return "stale"
         if run.state is RunState.PENDING and not run.stop_reason:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from lambda_resolver.core import notifications
 from lambda_resolver.core.context import Context, log
 from lambda_resolver.core.errors import BadRequest, LaunchError, StoreConflict
 from lambda_resolver.core.ids import check_id, idempotency_token
@@ -113,6 +114,8 @@ class Standalone:
             except LaunchError as exc:
                 log.warning("could not cancel Databricks run %s: %s", p.databricks_run_id, exc.message)
         self.ctx.event("promise_finished", {"promise_id": p.id, "state": p.state.value})
+        if p.run_id is None:
+            notifications.deliver_promise(self.ctx, p)
 
 
 def _job_doc(job: Mapping[str, Any]) -> dict[str, Any]:

@@ -4,9 +4,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support.harness import Harness
 
 from lambda_resolver.stores.sqlite import SqliteStore
+
+from support.harness import Harness
 
 
 @pytest.fixture

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from support.flows import condition_task, external_task, flow, job_task
-from support.harness import Harness
 
 from lambda_resolver.core.errors import BadRequest, ConcurrencyLimit, RunConflict, UnknownFlow
 from lambda_resolver.core.ids import idempotency_token
 from lambda_resolver.core.models import RunState, TaskState
+
+from support.flows import condition_task, external_task, flow, job_task
+from support.harness import Harness
 
 DEMO = flow(
     "nightly",

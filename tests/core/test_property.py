@@ -13,13 +13,14 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from support.flows import condition_task, flow, job_task
-from support.harness import Harness
 
 from lambda_resolver.core.errors import AlreadySettled
 from lambda_resolver.core.manifest import FlowManifest, TaskSpec
 from lambda_resolver.core.models import PromiseState, RunState, TaskState
 from lambda_resolver.stores.sqlite import SqliteStore
+
+from support.flows import condition_task, flow, job_task
+from support.harness import Harness
 
 RUN_IFS = [
     "ALL_SUCCESS",

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from support.flows import flow, job_task
-from support.harness import Harness
-
 from lambda_resolver.core.errors import LaunchError
 from lambda_resolver.core.models import PromiseState, RunState, TaskState
+
+from support.flows import flow, job_task
+from support.harness import Harness
 
 
 def test_a_task_past_its_timeout_is_timed_out_and_its_run_canceled(h: Harness) -> None:

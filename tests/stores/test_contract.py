@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from support.flows import chain
 
 from lambda_resolver.core.errors import NotFound, StoreConflict
 from lambda_resolver.core.models import Promise, PromiseState, Run, RunState, Task, TaskState
 from lambda_resolver.core.store import Store
+
+from support.flows import chain
 
 NOW = 1_790_000_000_000
 

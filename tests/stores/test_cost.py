@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from support.counting import CountingStore
-from support.flows import chain, flow, job_task
-from support.harness import Harness
-
 from lambda_resolver.core.manifest import FlowManifest
 from lambda_resolver.core.models import PromiseState
 from lambda_resolver.core.store import Store
+
+from support.counting import CountingStore
+from support.flows import chain, flow, job_task
+from support.harness import Harness
 
 
 def _settle_cost(store: Store, manifest: FlowManifest, key: str, *, before: list[str]) -> dict[str, int]:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from support.harness import Harness
 
 from lambda_resolver.core.errors import AlreadySettled, NotFound
 from lambda_resolver.core.models import PromiseState
 from lambda_resolver.core.promise_machine import Verdict
 from lambda_resolver.core.store import Store
+
+from support.harness import Harness
 
 
 @pytest.fixture

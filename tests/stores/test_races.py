@@ -7,13 +7,14 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from support.flows import flow, job_task
-from support.harness import Harness
 
 from lambda_resolver.core.errors import AlreadySettled
 from lambda_resolver.core.models import PromiseState, TaskState
 from lambda_resolver.core.promise_machine import Verdict
 from lambda_resolver.core.store import Store
+
+from support.flows import flow, job_task
+from support.harness import Harness
 
 FAN_IN = 32
 

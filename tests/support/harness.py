@@ -12,6 +12,7 @@ from lambda_resolver.core.ids import TokenSigner
 from lambda_resolver.core.manifest import FlowManifest
 from lambda_resolver.core.models import PromiseState, Run, Task, TaskState
 from lambda_resolver.core.store import Store
+
 from support.fakes import FakeLauncher
 
 SETTINGS = Settings(

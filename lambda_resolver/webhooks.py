@@ -1,0 +1,126 @@
+"""Signed completion webhooks, Standard Webhooks style (standardwebhooks.com).
+
+The resolver POSTs a finished run's (or settled promise's) document with three headers:
+``webhook-id`` (stable across retries, so receivers deduplicate), ``webhook-timestamp`` (epoch
+seconds) and ``webhook-signature`` (``v1,<base64 HMAC-SHA256(key, "{id}.{timestamp}.{body}")>``).
+:func:`verify` is what a receiver calls; it rejects forged, replayed and stale messages. Secrets
+are ``whsec_<base64 key>`` (or raw bytes). Standard library only, so any backend can import it.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+TOLERANCE_S = 300
+
+
+class WebhookVerificationError(Exception):
+    """The message is not a valid, fresh lakehook webhook. The reason is in the message."""
+
+
+def secret_bytes(secret: str | bytes) -> bytes:
+    """The HMAC key of a ``whsec_...`` secret (or raw bytes, used as they are)."""
+    if isinstance(secret, bytes):
+        return secret
+    raw = secret.removeprefix("whsec_")
+    try:
+        return base64.b64decode(raw, validate=True)
+    except ValueError:
+        raise ValueError("a webhook secret is 'whsec_' followed by base64") from None
+
+
+def sign(secret: str | bytes, msg_id: str, timestamp: int, body: bytes) -> str:
+    """The ``webhook-signature`` header value for a message."""
+    signed = f"{msg_id}.{timestamp}.".encode() + body
+    mac = hmac.new(secret_bytes(secret), signed, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(mac).decode()
+
+
+def headers(secret: str | bytes, msg_id: str, body: bytes, *, timestamp: int | None = None) -> dict[str, str]:
+    """The three signature headers (plus Content-Type) for POSTing ``body``."""
+    ts = int(time.time()) if timestamp is None else timestamp
+    return {
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(ts),
+        "webhook-signature": sign(secret, msg_id, ts, body),
+        "Content-Type": "application/json",
+    }
+
+
+def verify(
+    secret: str | bytes,
+    request_headers: Mapping[str, str],
+    body: bytes | str,
+    *,
+    tolerance_s: int = TOLERANCE_S,
+    now: float | None = None,
+) -> dict[str, Any]:
+    """Check a received webhook and return its JSON payload.
+
+    Raises WebhookVerificationError when a header is missing, the timestamp is more than
+    ``tolerance_s`` away from now (a replay or a stale message), or no signature matches.
+    """
+    h = {k.lower(): v for k, v in request_headers.items()}
+    msg_id, ts_text, signatures = h.get("webhook-id"), h.get("webhook-timestamp"), h.get("webhook-signature")
+    if not msg_id or not ts_text or not signatures:
+        raise WebhookVerificationError("missing webhook-id, webhook-timestamp or webhook-signature header")
+    try:
+        ts = int(ts_text)
+    except ValueError:
+        raise WebhookVerificationError("webhook-timestamp is not a number") from None
+    current = time.time() if now is None else now
+    if abs(current - ts) > tolerance_s:
+        raise WebhookVerificationError(f"webhook-timestamp is more than {tolerance_s} s from now")
+    raw = body.encode() if isinstance(body, str) else body
+    expected = sign(secret, msg_id, ts, raw).split(",", 1)[1]
+    for candidate in signatures.split():
+        version, _, value = candidate.partition(",")
+        if version == "v1" and hmac.compare_digest(value, expected):
+            payload: dict[str, Any] = json.loads(raw)
+            return payload
+    raise WebhookVerificationError("no signature matches")
+
+
+class HttpNotifier:
+    """The resolver's :class:`~lambda_resolver.core.context.Notifier`: signs and POSTs documents.
+
+    ``document`` builds the final document of a run or promise; a 2xx answer is accepted.
+    """
+
+    def __init__(
+        self,
+        secret: str | bytes,
+        document: Callable[[str, str], dict[str, Any]],
+        *,
+        timeout_s: float = 5.0,
+    ) -> None:
+        self._secret = secret_bytes(secret)
+        self._document = document
+        self._timeout_s = timeout_s
+
+    def __repr__(self) -> str:
+        return f"HttpNotifier(timeout_s={self._timeout_s})"
+
+    def notify(self, kind: str, record_id: str, url: str) -> bool:
+        import requests
+
+        doc = {"type": f"lakehook.{kind}.finished", "data": self._document(kind, record_id)}
+        body = json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
+        msg_id = f"msg_{kind}_{record_id}"
+        try:
+            answer = requests.post(
+                url,
+                data=body,
+                headers=headers(self._secret, msg_id, body),
+                timeout=self._timeout_s,
+                allow_redirects=False,
+            )
+        except requests.RequestException:
+            return False
+        return 200 <= answer.status_code < 300
