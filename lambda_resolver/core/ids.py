@@ -75,13 +75,15 @@ class TokenSigner:
         return f"{self._active}.{self._mac(self._keys[self._active], promise_id)}"
 
     def verify(self, promise_id: str, token: str) -> bool:
+        """Whether ``token`` is ``promise_id``'s token under any known key (constant time)."""
         kid, sep, mac = token.partition(".")
         key = self._keys.get(kid)
+        given = mac.encode("utf-8", "surrogatepass")  # bytes: any text compares, never raises
         if not sep or key is None:
             # Still spend the comparison so a wrong kid and a wrong mac take the same time.
-            hmac.compare_digest(mac, self._mac(self._keys[self._active], promise_id))
+            hmac.compare_digest(given, self._mac(self._keys[self._active], promise_id).encode())
             return False
-        return hmac.compare_digest(mac, self._mac(key, promise_id))
+        return hmac.compare_digest(given, self._mac(key, promise_id).encode())
 
     @staticmethod
     def _mac(key: bytes, promise_id: str) -> str:

@@ -30,7 +30,7 @@ SETTINGS = Settings(
 @dataclass
 class Harness:
     store: Store
-    launcher: FakeLauncher = field(default_factory=FakeLauncher)
+    launcher: Any = field(default_factory=FakeLauncher)  # any Launcher; the helpers below need the fake
     clock: FakeClock = field(default_factory=FakeClock)
     settings: Settings = SETTINGS
     events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
