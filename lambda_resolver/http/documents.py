@@ -1,0 +1,90 @@
+"""The documents the API answers with: a run (DESIGN §5), run summaries, flow summaries.
+
+The CLI prints exactly these (``status --json``), so they are built here, from the engine,
+independent of HTTP. Times are ISO 8601 UTC with milliseconds; tasks come in manifest order.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lambda_resolver.core.clock import iso
+from lambda_resolver.core.engine import Engine, promise_document
+from lambda_resolver.core.manifest import FlowManifest
+from lambda_resolver.core.models import Run, Task
+from lambda_resolver.core.store import Store
+
+
+def run_summary(run: Run) -> dict[str, Any]:
+    """A run without its tasks (``GET /v1/runs``). ``notify_url`` only when the run has one."""
+    doc: dict[str, Any] = {
+        "run_id": run.run_id,
+        "flow": run.flow,
+        "flow_version": run.flow_version,
+        "state": run.state.value,
+        "params": dict(run.params),
+        "created_at": iso(run.created_at),
+        "ended_at": iso(run.ended_at),
+    }
+    if run.notify_url:
+        doc["notify_url"] = run.notify_url
+    return doc
+
+
+def task_document(task: Task) -> dict[str, Any]:
+    """One task of a run document; ``outcome`` only on a condition task that has one."""
+    doc: dict[str, Any] = {
+        "task_key": task.key,
+        "state": task.state.value,
+        "attempt": task.attempt,
+        "promise_id": task.promise_id,
+        "value": task.value,
+        "error": task.error,
+        "databricks_run_id": task.databricks_run_id,
+        "run_page_url": task.run_page_url,
+        "triggered_at": iso(task.triggered_at),
+        "settled_at": iso(task.settled_at),
+    }
+    if task.outcome is not None:
+        doc["outcome"] = task.outcome
+    return doc
+
+
+def run_document(engine: Engine, run_id: str) -> dict[str, Any]:
+    """``GET /v1/runs/{id}``: the run and every task, in the order of the flow's manifest.
+
+    Raises NotFound for an unknown run. Reads the run's tasks once (O(tasks)); a settle never
+    builds this.
+    """
+    run = engine.get_run(run_id)
+    return run_document_of(engine.ctx.store, run, _task_order(engine, run))
+
+
+def run_document_of(store: Store, run: Run, order: list[str]) -> dict[str, Any]:
+    """The run document of ``run`` with its tasks sorted by ``order`` (unknown keys last)."""
+    rank = {key: i for i, key in enumerate(order)}
+    tasks = sorted(store.list_tasks(run.run_id), key=lambda t: (rank.get(t.key, len(rank)), t.key))
+    doc = run_summary(run)
+    doc["tasks"] = [task_document(t) for t in tasks]
+    return doc
+
+
+def _task_order(engine: Engine, run: Run) -> list[str]:
+    manifest = engine.ctx.manifest(run.flow, run.flow_version)
+    return [t.key for t in manifest.tasks]
+
+
+def flow_summary(manifest: FlowManifest) -> dict[str, Any]:
+    """One entry of ``GET /v1/flows``: the latest version of a flow, counted."""
+    return {
+        "name": manifest.name,
+        "version": manifest.version,
+        "display_name": manifest.display_name,
+        "tasks": len(manifest.tasks),
+        "jobs": len(manifest.jobs),
+        "parameters": manifest.parameter_defaults,
+        "source": manifest.source,
+    }
+
+
+__all__ = ["flow_summary", "promise_document", "run_document", "run_summary", "task_document"]

@@ -1,0 +1,232 @@
+"""The same API on a local HTTP server: each request becomes a Function URL event (payload 2.0).
+
+The resolver that serves the Lambda serves here, unchanged: a request is turned into the event
+Lambda would build (raw path and query, lower-cased headers, the body base64-encoded unless it
+is JSON or text), passed to :func:`lambda_resolver.http.app.handle`, and the answer written
+back. No extra dependency (powertools' ``HttpResolverLocal`` is an ASGI app and needs uvicorn,
+and would be a second code path to keep equal).
+
+Requests are served one at a time: a powertools resolver keeps the current event in
+class-level state, so two concurrent resolves in one process would see each other's request.
+Connections are threaded (a slow client does not block the accept loop); resolving is not.
+
+Binds only to loopback unless ``allow_remote=True``: the local stack's operator door is open to
+any caller that reaches it.
+"""
+
+from __future__ import annotations
+
+import base64
+import ipaddress
+import logging
+import socket
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl
+
+from aws_lambda_powertools.event_handler.api_gateway import ApiGatewayResolver
+
+from lambda_resolver.http.app import handle
+from lambda_resolver.http.errors import internal
+from lambda_resolver.http.wire import dumps
+
+log = logging.getLogger("lakehook")
+
+MAX_BODY = 8 * 1024 * 1024  # above Lambda's 6 MB: the API's own limits answer first
+TEXT_TYPES = ("application/json", "text/")
+
+
+class LocalServer(ThreadingHTTPServer):
+    """A threaded HTTP server that hands each request to one resolver, one at a time."""
+
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], app: ApiGatewayResolver) -> None:
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
+        super().__init__(address, _Handler)
+        self.app = app
+        self.resolve_lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        """The base URL callers use, e.g. ``http://127.0.0.1:8765``."""
+        raw, port = self.server_address[:2]
+        host = raw.decode() if isinstance(raw, bytes) else str(raw)
+        shown = f"[{host}]" if ":" in host else host
+        return f"http://{shown}:{port}"
+
+    def start(self) -> LocalServer:
+        """Serve in a daemon thread; returns self."""
+        self._thread = threading.Thread(target=self.serve_forever, name="lakehook-http", daemon=True)
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        """Stop serving and release the port."""
+        if self._thread is not None:
+            self.shutdown()
+            self._thread.join(timeout=5)
+            self._thread = None
+        self.server_close()
+
+
+def serve(
+    app: ApiGatewayResolver,
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    *,
+    allow_remote: bool = False,
+    start: bool = True,
+) -> LocalServer:
+    """Serve ``app`` on ``host:port`` (port 0 picks a free one); started unless ``start=False``.
+
+    Refuses a host that is not loopback unless ``allow_remote``.
+    """
+    if not allow_remote and not is_loopback(host):
+        raise ValueError(
+            f"refusing to listen on {host!r}: the local resolver's operator door is open to any caller; "
+            "bind 127.0.0.1 (or pass allow_remote=True behind your own protection)"
+        )
+    server = LocalServer((host, port), app)
+    return server.start() if start else server
+
+
+def is_loopback(host: str) -> bool:
+    """Whether every address ``host`` resolves to is a loopback address."""
+    try:
+        infos = socket.getaddrinfo(host, None)
+    except (socket.gaierror, UnicodeError):
+        return False
+    addresses = {info[4][0] for info in infos}
+    return bool(addresses) and all(ipaddress.ip_address(str(a).split("%")[0]).is_loopback for a in addresses)
+
+
+def request_event(
+    method: str,
+    target: str,
+    headers: list[tuple[str, str]],
+    body: bytes,
+    *,
+    source_ip: str,
+    host: str,
+) -> dict[str, Any]:
+    """The Function URL (payload 2.0) event Lambda builds for this request."""
+    path, _, query = target.partition("?")
+    merged: dict[str, str] = {}
+    for name, value in headers:
+        key = name.lower()
+        merged[key] = f"{merged[key]},{value}" if key in merged else value
+    params: dict[str, str] = {}
+    for k, v in parse_qsl(query, keep_blank_values=True):
+        params[k] = f"{params[k]},{v}" if k in params else v
+    now_ms = time.time_ns() // 1_000_000
+    event: dict[str, Any] = {
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": path or "/",
+        "rawQueryString": query,
+        "headers": merged,
+        "requestContext": {
+            "accountId": "anonymous",
+            "apiId": "local",
+            "domainName": host,
+            "domainPrefix": host.split(".", maxsplit=1)[0],
+            "http": {
+                "method": method,
+                "path": path or "/",
+                "protocol": "HTTP/1.1",
+                "sourceIp": source_ip,
+                "userAgent": merged.get("user-agent", ""),
+            },
+            "requestId": str(uuid.uuid4()),
+            "routeKey": "$default",
+            "stage": "$default",
+            "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now_ms / 1000)),
+            "timeEpoch": now_ms,
+        },
+        "isBase64Encoded": False,
+    }
+    if params:
+        event["queryStringParameters"] = params
+    if "cookie" in merged:
+        event["cookies"] = [c.strip() for c in merged["cookie"].split(";") if c.strip()]
+    if body:
+        textual = merged.get("content-type", "").lower().startswith(TEXT_TYPES)
+        try:
+            event["body"] = body.decode("utf-8") if textual else None
+        except UnicodeDecodeError:
+            event["body"] = None
+        if event["body"] is None:
+            event["body"] = base64.b64encode(body).decode("ascii")
+            event["isBase64Encoded"] = True
+    return event
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: LocalServer
+    protocol_version = "HTTP/1.1"
+
+    def _serve(self) -> None:
+        try:
+            answer = self._answer()
+        except Exception:
+            log.exception("local server: internal error on %s", self.command)
+            answer = {
+                "statusCode": 500,
+                "headers": {"Content-Type": "application/json"},
+                "body": dumps(internal()),
+            }
+        self._write(answer)
+
+    def _answer(self) -> dict[str, Any]:
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            return _error(411, "length_required", "send a Content-Length (chunked bodies are not read)")
+        length = int(self.headers.get("Content-Length") or 0)
+        if length < 0 or length > MAX_BODY:
+            self.close_connection = True
+            return _error(413, "body_too_large", f"the request body is over {MAX_BODY} bytes")
+        body = self.rfile.read(length) if length else b""
+        event = request_event(
+            self.command,
+            self.path,
+            list(self.headers.items()),
+            body,
+            source_ip=str(self.client_address[0]),
+            host=self.headers.get("Host") or self.server.url.split("//", 1)[1],
+        )
+        with self.server.resolve_lock:
+            return handle(event, None, self.server.app)
+
+    def _write(self, answer: dict[str, Any]) -> None:
+        raw = answer.get("body") or ""
+        data = base64.b64decode(raw) if answer.get("isBase64Encoded") else str(raw).encode("utf-8")
+        self.send_response(int(answer.get("statusCode", 500)))
+        for name, value in (answer.get("headers") or {}).items():
+            if name.lower() not in ("content-length", "connection", "transfer-encoding"):
+                self.send_header(name, str(value))
+        for cookie in answer.get("cookies") or ():
+            self.send_header("Set-Cookie", cookie)
+        self.send_header("Content-Length", str(len(data)))
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _serve
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("local server: " + format, *args)
+
+
+def _error(status: int, code: str, message: str) -> dict[str, Any]:
+    return {
+        "statusCode": status,
+        "headers": {"Content-Type": "application/json"},
+        "body": dumps({"error": {"code": code, "message": message}}),
+    }

@@ -1,0 +1,253 @@
+"""Request bodies (validated) and answer documents (described in ``/openapi.json``).
+
+Request models forbid unknown fields, so a typo (``param`` for ``params``) is a 422 rather than
+a silently ignored setting. Ids are checked by the core (400 ``invalid_id``); the pattern is
+repeated here for the OpenAPI document only. The answer models are documentation: the answers
+themselves are built by ``documents``/``promise_document``, and a test checks they agree.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, TypeVar
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+from lambda_resolver.core.models import PromiseState, RunState, TaskState
+
+ID_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
+MAX_TIMEOUT_S = 7 * 24 * 3600
+
+
+def _not_bool(value: Any) -> Any:
+    # pydantic's lax mode reads true as 1; a flag where a number belongs is a mistake, not job 1.
+    if isinstance(value, bool):
+        raise ValueError("expected a number, not a boolean")  # noqa: TRY004 - pydantic wants ValueError
+    return value
+
+
+def _blank_none(value: Any) -> Any:
+    return None if value == "" else value
+
+
+T = TypeVar("T")
+BlankIsNone = Annotated[T | None, BeforeValidator(_blank_none)]
+"""An optional query parameter where ``?name=`` means "not given"."""
+
+FlowName = Annotated[str, Field(min_length=1, max_length=128)]
+IdStr = Annotated[str, Field(max_length=512, json_schema_extra={"pattern": ID_PATTERN})]
+Int = Annotated[int, BeforeValidator(_not_bool)]
+Seconds = Annotated[float, BeforeValidator(_not_bool)]
+Url = Annotated[str, Field(max_length=2048, pattern=r"^https?://\S+$")]
+
+
+class Strict(BaseModel):
+    """A request body: unknown fields are refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+# -- the callback door ---------------------------------------------------------------------------
+class ResolveBody(Strict):
+    """``POST /v1/promises/{id}/resolve``: the value, any JSON up to 256 KiB (``null`` too)."""
+
+    value: Any = Field(description="Any JSON value, at most 256 KiB as compact UTF-8 JSON.")
+
+
+class ErrorInfo(Strict):
+    """Why a task failed: a message, an exception type, a (trimmed) traceback."""
+
+    message: str = Field(max_length=16_384)
+    type: str | None = Field(default=None, max_length=256)
+    traceback: str | None = Field(default=None, max_length=65_536)
+
+    def as_error(self) -> dict[str, Any]:
+        """The stored error: ``type`` defaults to ``Error``; ``traceback`` only when given."""
+        out: dict[str, Any] = {"type": self.type or "Error", "message": self.message}
+        if self.traceback:
+            out["traceback"] = self.traceback
+        return out
+
+
+class RejectBody(Strict):
+    """``POST /v1/promises/{id}/reject``."""
+
+    error: ErrorInfo
+
+
+class HeartbeatBody(Strict):
+    """``POST /v1/promises/{id}/heartbeat``: push the deadline out (``extend_s`` from now)."""
+
+    extend_s: Seconds | None = Field(default=None, gt=0, le=MAX_TIMEOUT_S)
+
+
+# -- the operator door -----------------------------------------------------------------------------
+class StartRunBody(Strict):
+    """``POST /v1/runs``. The same ``run_id`` again returns the run it started (200)."""
+
+    flow: FlowName
+    run_id: IdStr | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+    notify_url: Url | None = None
+
+
+class JobSpec(Strict):
+    """The job a standalone promise starts: a Databricks ``job_id`` or a bundle ``job_key``."""
+
+    job_id: Int | None = Field(default=None, gt=0)
+    job_key: str | None = Field(default=None, min_length=1, max_length=256)
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _one_job(self) -> JobSpec:
+        if (self.job_id is None) == (self.job_key is None):
+            raise ValueError("give exactly one of job_id and job_key")
+        return self
+
+
+class CreatePromiseBody(Strict):
+    """``POST /v1/promises``: a standalone promise, optionally starting one job for it."""
+
+    id: IdStr
+    timeout_s: Int | None = Field(default=None, ge=1, le=MAX_TIMEOUT_S)
+    job: JobSpec | None = None
+    notify_url: Url | None = None
+
+
+class WebhookRun(BaseModel):
+    """The run a notification is about; task-level events add the job run as ``parent_run_id``."""
+
+    run_id: int | str | None = None
+    parent_run_id: int | str | None = None
+
+
+class WebhookPayload(BaseModel):
+    """A Databricks job notification. Only a hint: the resolver re-reads the run."""
+
+    model_config = ConfigDict(extra="allow")
+
+    event_type: str | None = None
+    run: WebhookRun | None = None
+
+
+# -- answers (documentation) ---------------------------------------------------------------------
+class ErrorDetail(BaseModel):
+    """A stable ``code``, a message for people, and details that depend on the code."""
+
+    model_config = ConfigDict(extra="allow")
+
+    code: str
+    message: str
+
+
+class ErrorBody(BaseModel):
+    """Every error answer: ``{"error": {"code", "message", ...details}}``."""
+
+    error: ErrorDetail
+
+
+class PromiseDocument(BaseModel):
+    """A promise: its state, value or error, times (ISO 8601 UTC, ms) and its task or job run."""
+
+    id: str
+    state: PromiseState
+    value: Any = None
+    error: dict[str, Any] | None = None
+    created_at: str
+    settled_at: str | None
+    timeout_at: str
+    run_id: str | None
+    task_key: str | None
+    attempt: int | None
+    databricks_run_id: int | None
+    run_page_url: str | None
+
+
+class ConflictDetail(ErrorDetail):
+    """``already_settled``: the stored promise comes with the error."""
+
+    promise: PromiseDocument
+
+
+class ConflictBody(BaseModel):
+    """409: the promise was settled differently (or timed out); the stored promise is attached."""
+
+    error: ConflictDetail
+
+
+class TaskDocument(BaseModel):
+    """One task of a run: its state, attempt, value or error, Databricks run and timings."""
+
+    task_key: str
+    state: TaskState
+    attempt: int
+    promise_id: str | None
+    value: Any = None
+    error: dict[str, Any] | None
+    databricks_run_id: int | None
+    run_page_url: str | None
+    triggered_at: str | None
+    settled_at: str | None
+    outcome: str | None = Field(default=None, description="A condition task's outcome: true/false.")
+
+
+class RunSummary(BaseModel):
+    """A flow run without its tasks."""
+
+    run_id: str
+    flow: str
+    flow_version: int
+    state: RunState
+    params: dict[str, str]
+    created_at: str
+    ended_at: str | None
+    notify_url: str | None = None
+
+
+class RunDocument(RunSummary):
+    """A flow run and every task, in the flow's order (what `lakehook status --json` prints)."""
+
+    tasks: list[TaskDocument]
+
+
+class RunList(BaseModel):
+    """Runs, newest first."""
+
+    runs: list[RunSummary]
+
+
+class FlowSummary(BaseModel):
+    """The latest version of a flow, counted."""
+
+    name: str
+    version: int
+    display_name: str
+    tasks: int
+    jobs: int
+    parameters: dict[str, str]
+    source: str
+
+
+class FlowList(BaseModel):
+    """Every published flow."""
+
+    flows: list[FlowSummary]
+
+
+class Published(BaseModel):
+    """The version a publish stored."""
+
+    flow: str
+    version: int
+
+
+class WebhookAnswer(BaseModel):
+    """Always 200 with the promise the run belongs to, or null for a run lakehook does not know."""
+
+    ok: bool
+    promise: PromiseDocument | None
+
+
+class Health(BaseModel):
+    """Alive."""
+
+    ok: bool

@@ -1,0 +1,207 @@
+"""What each request does, once validated and authorized: one engine call and its document.
+
+Shared by the HTTP routes and the direct-invocation operator door, so both answer with the
+same documents and statuses. Each returns ``(status, body)``; errors are raised (the error
+tree) and mapped by the caller.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from lambda_resolver.core.engine import Engine, promise_document
+from lambda_resolver.core.errors import BadRequest, UnknownFlow
+from lambda_resolver.core.ids import check_id
+from lambda_resolver.core.manifest import FlowManifest, TaskKind
+from lambda_resolver.core.models import JSON, PromiseState, RunState
+from lambda_resolver.http.documents import flow_summary, run_document, run_summary
+from lambda_resolver.http.models import CreatePromiseBody, StartRunBody, WebhookPayload
+from lambda_resolver.http.services import Services
+
+Answer = tuple[int, dict[str, Any]]
+
+
+# -- runs ----------------------------------------------------------------------------------------
+def start_run(engine: Engine, body: StartRunBody) -> Answer:
+    """Start a flow run: 201 with its document, or 200 with the run this ``run_id`` started."""
+    run, created = engine.start_run(
+        body.flow, run_id=body.run_id, params=body.params, notify_url=body.notify_url
+    )
+    return (201 if created else 200), run_document(engine, run.run_id)
+
+
+def get_run(engine: Engine, run_id: str) -> Answer:
+    """A run's document (404 if unknown)."""
+    return 200, run_document(engine, check_id(run_id, "run_id"))
+
+
+def cancel_run(engine: Engine, run_id: str) -> Answer:
+    """Cancel a run (a finished run is left as it ended, like Databricks) and answer its document."""
+    engine.get_run(check_id(run_id, "run_id"))  # 404 for an unknown run, before any write
+    engine.stop_run(run_id)
+    return 200, run_document(engine, run_id)
+
+
+def list_runs(engine: Engine, *, flow: str | None, state: RunState | None, limit: int) -> Answer:
+    """Runs, newest first, without their tasks."""
+    runs = engine.ctx.store.list_runs(flow=flow, state=state, limit=limit)
+    return 200, {"runs": [run_summary(r) for r in runs]}
+
+
+# -- promises ------------------------------------------------------------------------------------
+def create_promise(services: Services, engine: Engine, body: CreatePromiseBody) -> Answer:
+    """A standalone promise (201 new, 200 existing); with ``job``, its job starts for it."""
+    job: dict[str, Any] | None = None
+    if body.job is not None:
+        job_id = body.job.job_id
+        key = body.job.job_key
+        if key is not None:
+            job_id = services.job_id_for(key)
+            if job_id is None:
+                raise BadRequest(
+                    f"unknown job key '{key[:128]}': publish the bundle first (`lakehook publish`) "
+                    "so its deployed job ids are known, or pass job_id"
+                )
+        job = {"job_id": job_id, "params": param_strings(body.job.params)}
+        if key is not None:
+            job["job_key"] = key
+    promise, created = engine.standalone.create(
+        body.id, timeout_s=body.timeout_s, job=job, notify_url=body.notify_url
+    )
+    return (201 if created else 200), promise_document(promise)
+
+
+def get_promise(engine: Engine, promise_id: str) -> Answer:
+    """A promise's document (404 if unknown)."""
+    return 200, promise_document(engine.get_promise(check_id(promise_id, "promise id")))
+
+
+def settle(
+    engine: Engine,
+    promise_id: str,
+    state: PromiseState,
+    *,
+    value: JSON = None,
+    error: dict[str, Any] | None = None,
+    idempotency_key: str | None = None,
+) -> Answer:
+    """Resolve or reject: 200 with the stored promise (a duplicate too); 409 if it differs."""
+    settled = engine.settle(
+        check_id(promise_id, "promise id"), state, value=value, error=error, idempotency_key=idempotency_key
+    )
+    return 200, promise_document(settled.promise)
+
+
+def heartbeat(engine: Engine, promise_id: str, extend_s: float | None) -> Answer:
+    """Push a pending promise's deadline out; fractions of a second round up."""
+    seconds = None if extend_s is None else max(1, math.ceil(extend_s))
+    return 200, promise_document(engine.heartbeat(check_id(promise_id, "promise id"), seconds))
+
+
+# -- flows ---------------------------------------------------------------------------------------
+def publish(engine: Engine, manifest: Mapping[str, Any]) -> Answer:
+    """Store a compiled flow (``FlowManifest.to_dict`` shape) as its next version."""
+    parsed = parse_manifest(manifest)
+    stored = engine.publish(parsed)
+    return 201, {"flow": stored.name, "version": stored.version}
+
+
+def list_flows(engine: Engine) -> Answer:
+    """The latest version of every published flow, by name."""
+    flows = sorted(engine.ctx.store.list_flows(), key=lambda m: m.name)
+    return 200, {"flows": [flow_summary(m) for m in flows]}
+
+
+def get_flow(engine: Engine, name: str, version: int | None = None) -> Answer:
+    """A flow's manifest: the latest version, or ``version``."""
+    manifest = engine.ctx.store.get_flow(check_id(name, "flow name"), version)
+    if manifest is None:
+        what = f"flow '{name}'" + (f" version {version}" if version is not None else "")
+        raise UnknownFlow(f"{what} does not exist; publish it first (`lakehook publish`)")
+    return 200, manifest.to_dict()
+
+
+def parse_manifest(doc: Mapping[str, Any]) -> FlowManifest:
+    """A manifest dict as a :class:`FlowManifest`, with the checks a run relies on: unique task
+    keys, known dependencies, no cycle, and a deployed job id for every job task."""
+    try:
+        manifest = FlowManifest.from_dict(doc)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        what = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)[:200]
+        raise BadRequest(f"invalid flow manifest: {what}") from None
+    check_id(manifest.name, "flow name")
+    problems: list[str] = []
+    keys = [t.key for t in manifest.tasks]
+    if not keys:
+        problems.append("it has no tasks")
+    if len(set(keys)) != len(keys):
+        problems.append("task keys repeat")
+    known = set(keys)
+    for t in manifest.tasks:
+        problems += [
+            f"task '{t.key}' depends on unknown task '{d.task_key}'"
+            for d in t.depends_on
+            if d.task_key not in known
+        ]
+        if t.kind in (TaskKind.JOB, TaskKind.EXTERNAL):
+            ref = next((j for j in manifest.jobs if j.key == t.job_key), None)
+            if ref is None:
+                problems.append(f"task '{t.key}' points at job '{t.job_key}', which is not in jobs")
+            elif t.kind is TaskKind.JOB and ref.job_id is None:
+                problems.append(f"job '{ref.key}' has no job_id: publish maps job keys to deployed ids")
+    if not problems and _has_cycle(manifest):
+        problems.append("its dependencies form a cycle")
+    if problems:
+        raise BadRequest("invalid flow manifest: " + "; ".join(problems[:20]))
+    return manifest
+
+
+def _has_cycle(manifest: FlowManifest) -> bool:
+    waiting = {t.key: len({d.task_key for d in t.depends_on}) for t in manifest.tasks}
+    ready = [k for k, n in waiting.items() if n == 0]
+    seen = 0
+    while ready:
+        key = ready.pop()
+        seen += 1
+        for child in manifest.children(key):
+            waiting[child] -= 1
+            if waiting[child] == 0:
+                ready.append(child)
+    return seen != len(waiting)
+
+
+# -- signals -------------------------------------------------------------------------------------
+def webhook(engine: Engine, payload: WebhookPayload) -> Answer:
+    """A Databricks job notification: re-read the run it names (or its parent), never trust it.
+
+    Always 200 for runs lakehook does not know, so Databricks does not retry forever.
+    """
+    run = payload.run
+    found = None
+    for raw in (run.run_id, run.parent_run_id) if run is not None else ():
+        run_id = _databricks_id(raw)
+        if run_id is not None:
+            found = engine.on_databricks_run(run_id)
+            if found is not None:
+                break
+    return 200, {"ok": True, "promise": promise_document(found) if found is not None else None}
+
+
+def reconcile(engine: Engine, limit: int = 100) -> Answer:
+    """One pass of the safety net (the direct-invocation door; the schedule calls it too)."""
+    return 200, {"counts": engine.reconcile(limit)}
+
+
+def _databricks_id(raw: int | str | None) -> int | None:
+    if isinstance(raw, bool) or raw is None:
+        return None
+    text = str(raw).strip()
+    return int(text) if text.isdigit() and len(text) <= 19 else None
+
+
+def param_strings(params: Mapping[str, Any]) -> dict[str, str]:
+    """Job parameters as Databricks takes them: strings kept, anything else as JSON text."""
+    return {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in params.items()}

@@ -1,0 +1,151 @@
+"""The operator door over HTTP: runs, standalone promises, flows.
+
+Operator credentials only (a callback token never opens these). On AWS the same operations
+are reachable by direct invocation (IAM), see :mod:`lambda_resolver.http.invoke`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Body, Query
+
+from lambda_resolver.core.engine import Engine
+from lambda_resolver.core.models import RunState
+from lambda_resolver.http import operations as ops
+from lambda_resolver.http.api import OPERATOR_SECURITY, Api, responses
+from lambda_resolver.http.auth import require_operator
+from lambda_resolver.http.models import (
+    BlankIsNone,
+    CreatePromiseBody,
+    FlowList,
+    FlowName,
+    PromiseDocument,
+    Published,
+    RunDocument,
+    RunList,
+    StartRunBody,
+)
+from lambda_resolver.http.services import Services
+from lambda_resolver.http.wire import json_response, path_id
+
+Manifest = Annotated[
+    dict[str, Any],
+    Body(description="A compiled flow, shaped as FlowManifest.to_dict (what `lakehook publish` sends)."),
+]
+
+
+def register(api: Api, services: Services) -> None:
+    """Add the operator routes to ``api``."""
+    router = api.router
+
+    def engine() -> Engine:
+        require_operator(services, router.current_event.headers)
+        return services.get_engine()
+
+    common: dict[str, Any] = {"security": OPERATOR_SECURITY}
+
+    # -- runs ----------------------------------------------------------------------------------
+    @api.post(
+        "/v1/runs",
+        body=True,
+        summary="Start a flow run (idempotent by run_id)",
+        tags=["runs"],
+        responses=responses({201: RunDocument, 200: RunDocument}, 400, 401, 403, 404, 409, 415),
+        **common,
+    )
+    def start_run(body: Annotated[StartRunBody, Body()]) -> Response[str]:
+        return json_response(*ops.start_run(engine(), body))
+
+    @api.get(
+        "/v1/runs",
+        summary="List runs, newest first",
+        tags=["runs"],
+        responses=responses({200: RunList}, 401, 403),
+        **common,
+    )
+    def list_runs(
+        flow: Annotated[BlankIsNone[FlowName], Query()] = None,
+        state: Annotated[BlankIsNone[RunState], Query()] = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> Response[str]:
+        return json_response(*ops.list_runs(engine(), flow=flow, state=state, limit=limit))
+
+    @api.get(
+        "/v1/runs/<run_id>",
+        summary="A run and every task: state, attempt, timings, value, Databricks run",
+        tags=["runs"],
+        responses=responses({200: RunDocument}, 400, 401, 403, 404),
+        **common,
+    )
+    def get_run(run_id: str) -> Response[str]:
+        eng = engine()
+        return json_response(*ops.get_run(eng, path_id(run_id, "run_id")))
+
+    @api.post(
+        "/v1/runs/<run_id>/cancel",
+        summary="Cancel a run: nothing new starts, running Databricks runs are canceled",
+        tags=["runs"],
+        responses=responses({200: RunDocument}, 400, 401, 403, 404),
+        **common,
+    )
+    def cancel_run(run_id: str) -> Response[str]:
+        eng = engine()
+        return json_response(*ops.cancel_run(eng, path_id(run_id, "run_id")))
+
+    # -- standalone promises -------------------------------------------------------------------
+    @api.post(
+        "/v1/promises",
+        body=True,
+        summary="Create a standalone promise, optionally starting one job for it",
+        tags=["promises"],
+        responses=responses({201: PromiseDocument, 200: PromiseDocument}, 400, 401, 403, 415),
+        **common,
+    )
+    def create_promise(body: Annotated[CreatePromiseBody, Body()]) -> Response[str]:
+        return json_response(*ops.create_promise(services, engine(), body))
+
+    @api.get(
+        "/v1/promises/<promise_id>",
+        summary="A promise",
+        tags=["promises"],
+        responses=responses({200: PromiseDocument}, 400, 401, 403, 404),
+        **common,
+    )
+    def get_promise(promise_id: str) -> Response[str]:
+        eng = engine()
+        return json_response(*ops.get_promise(eng, path_id(promise_id, "promise id")))
+
+    # -- flows ---------------------------------------------------------------------------------
+    @api.post(
+        "/v1/flows",
+        body=True,
+        summary="Publish a compiled flow as its next version",
+        tags=["flows"],
+        responses=responses({201: Published}, 400, 401, 403, 415),
+        **common,
+    )
+    def publish_flow(body: Manifest) -> Response[str]:
+        return json_response(*ops.publish(engine(), body))
+
+    @api.get(
+        "/v1/flows",
+        summary="The latest version of every flow",
+        tags=["flows"],
+        responses=responses({200: FlowList}, 401, 403),
+        **common,
+    )
+    def list_flows() -> Response[str]:
+        return json_response(*ops.list_flows(engine()))
+
+    @api.get(
+        "/v1/flows/<name>",
+        summary="A flow's manifest (the latest version, or ?version=)",
+        tags=["flows"],
+        responses=responses({200: None}, 400, 401, 403, 404),
+        **common,
+    )
+    def get_flow(name: str, version: Annotated[int | None, Query(ge=1)] = None) -> Response[str]:
+        eng = engine()
+        return json_response(*ops.get_flow(eng, path_id(name, "flow name"), version))

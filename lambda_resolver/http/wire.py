@@ -1,0 +1,80 @@
+"""JSON on the wire: decoding request bodies strictly, encoding answers, reading headers.
+
+Request bodies are JSON as RFC 8259 defines it: ``NaN``/``Infinity`` (which Python's ``json``
+accepts) and nesting deep enough to exhaust the parser are "not valid JSON" (400), never a
+500. Answers are compact UTF-8 JSON.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import unquote
+
+from aws_lambda_powertools.event_handler import Response
+
+from lambda_resolver.core.ids import check_id
+
+JSON_TYPE = "application/json"
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def loads_strict(text: str | bytes) -> Any:
+    """Parse a request body; anything that is not strict JSON raises ``json.JSONDecodeError``.
+
+    The resolver's ``json_body_deserializer``: powertools turns a ``JSONDecodeError`` into a
+    request validation error, which the edge answers 400 "not valid JSON".
+    """
+    doc = text.decode("utf-8", "replace") if isinstance(text, bytes) else text
+    try:
+        return json.loads(doc, parse_constant=_no_constants)
+    except json.JSONDecodeError:
+        raise
+    except (ValueError, RecursionError) as exc:
+        message = str(exc) if isinstance(exc, ValueError) else "nested too deeply"
+        raise json.JSONDecodeError(message, doc, 0) from None
+
+
+def dumps(body: Any) -> str:
+    """An answer's body: compact JSON, UTF-8 kept as is."""
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+
+
+def json_response(status: int, body: Any, headers: Mapping[str, str] | None = None) -> Response[str]:
+    """A JSON answer with ``status``; ``Cache-Control: no-store`` since every answer is live state."""
+    all_headers = {"Cache-Control": "no-store", **(headers or {})}
+    return Response(status_code=status, content_type=JSON_TYPE, body=dumps(body), headers=all_headers)
+
+
+def media_type(content_type: str | None) -> str:
+    """``application/json; charset=utf-8`` → ``application/json``; missing → ``""``."""
+    return (content_type or "").split(";", 1)[0].strip().lower()
+
+
+def is_json_content_type(content_type: str | None) -> bool:
+    """A body is read as JSON when it says so, or says nothing (``curl --data`` aside)."""
+    return media_type(content_type) in ("", JSON_TYPE)
+
+
+def path_id(raw: str, what: str) -> str:
+    """A path segment as an id: percent-decoded (clients send ``quote(id, safe='')``), then
+    checked against ``[A-Za-z0-9._:-]{1,128}`` (400 ``invalid_id`` otherwise)."""
+    return check_id(unquote(raw), what)
+
+
+def header(headers: Mapping[str, str] | None, name: str) -> str | None:
+    """A request header by case-insensitive name (Function URL events lower-case them already)."""
+    if not headers:
+        return None
+    value = headers.get(name)
+    if value is not None:
+        return value
+    lowered = name.lower()
+    for key, val in headers.items():
+        if key.lower() == lowered:
+            return val
+    return None
