@@ -1,0 +1,5 @@
+"""A script that succeeds and says so."""
+
+import sys
+
+print("ok:", " ".join(sys.argv[1:]))
