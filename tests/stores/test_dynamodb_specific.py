@@ -15,6 +15,7 @@ import pytest
 from lambda_resolver.core.errors import NotFound, StoreConflict, ValueTooLarge
 from lambda_resolver.core.models import Promise, PromiseState, Run, RunState, Task, TaskState
 from lambda_resolver.stores.dynamodb import DynamoStore, create_table
+
 from support.flows import flow, job_task
 from support.harness import Harness
 
@@ -29,7 +30,7 @@ class Recording:
     def __init__(self, client: Any) -> None:
         self.client = client
         self.calls: list[tuple[str, dict[str, Any]]] = []
-        self.before: dict[str, Callable[[dict[str, Any]], None]] = {}
+        self.before: dict[str, Callable[[dict[str, Any]], object]] = {}
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self.client, name)
@@ -98,7 +99,10 @@ def make_run(store: DynamoStore, run_id: str = "r1") -> None:
 
 def test_the_table_is_keyed_pk_sk_with_three_sparse_indexes_and_ttl(client: Any) -> None:
     table = client.describe_table(TableName=TABLE)["Table"]
-    assert [(k["AttributeName"], k["KeyType"]) for k in table["KeySchema"]] == [("PK", "HASH"), ("SK", "RANGE")]
+    assert [(k["AttributeName"], k["KeyType"]) for k in table["KeySchema"]] == [
+        ("PK", "HASH"),
+        ("SK", "RANGE"),
+    ]
     indexes = {
         i["IndexName"]: ([(k["AttributeName"], k["KeyType"]) for k in i["KeySchema"]], i["Projection"])
         for i in table["GlobalSecondaryIndexes"]
@@ -113,7 +117,10 @@ def test_the_table_is_keyed_pk_sk_with_three_sparse_indexes_and_ttl(client: Any)
 
 
 def test_importing_the_store_loads_no_aws_sdk_and_a_client_is_built_on_first_use(client: Any) -> None:
-    code = "import sys, lambda_resolver.stores.dynamodb; print('boto3' in sys.modules, 'botocore' in sys.modules)"
+    code = (
+        "import sys, lambda_resolver.stores.dynamodb; "
+        "print('boto3' in sys.modules, 'botocore' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
     lazy = DynamoStore(TABLE)  # builds boto3.client("dynamodb") when first needed (moto here)
@@ -123,10 +130,13 @@ def test_importing_the_store_loads_no_aws_sdk_and_a_client_is_built_on_first_use
 # -- flows ---------------------------------------------------------------------------------------------
 
 
-def test_a_10000_task_flow_spreads_over_chunk_items_and_reads_back_equal(store: DynamoStore, client: Any) -> None:
+def test_a_10000_task_flow_spreads_over_chunk_items_and_reads_back_equal(
+    store: DynamoStore, client: Any
+) -> None:
     # random parameters defeat compression, so the manifest needs several items
     tasks = [
-        job_task(f"t{i}", [f"t{i - 1}"] if i else [], params={"salt": os.urandom(32).hex()}) for i in range(10_000)
+        job_task(f"t{i}", [f"t{i - 1}"] if i else [], params={"salt": os.urandom(32).hex()})
+        for i in range(10_000)
     ]
     stored = store.put_flow(flow("big", tasks))
     items = client.query(
@@ -141,7 +151,9 @@ def test_a_10000_task_flow_spreads_over_chunk_items_and_reads_back_equal(store: 
     assert store.list_flows() == [stored]
 
 
-def test_a_manifest_too_large_for_one_transaction_is_refused_and_nothing_is_stored(store: DynamoStore) -> None:
+def test_a_manifest_too_large_for_one_transaction_is_refused_and_nothing_is_stored(
+    store: DynamoStore,
+) -> None:
     huge = flow("huge", [job_task("a")], source=os.urandom(5_000_000).hex())  # ~5 MB compressed
     with pytest.raises(ValueTooLarge):
         store.put_flow(huge)
@@ -153,13 +165,13 @@ def test_a_manifest_too_large_for_one_transaction_is_refused_and_nothing_is_stor
 
 def test_every_write_is_conditional_and_nothing_scans(store: DynamoStore, rec: Recording) -> None:
     h = Harness(store)
-    h.publish(
-        flow(
-            "nightly",
-            [job_task("a", max_retries=1), job_task("b"), job_task("c", ["a", "b"]), job_task("d", ["c"])],
-            max_concurrent_runs=1,
-        )
+    nightly = flow(
+        "nightly",
+        [job_task("a", max_retries=1), job_task("b"), job_task("c", ["a", "b"]), job_task("d", ["c"])],
+        max_concurrent_runs=1,
     )
+    h.publish(nightly)
+    h.publish(nightly)  # version 2 moves ``latest`` by compare-and-set
     run = h.start("nightly", run_id="r1")
     h.fail(run, "a")
     h.advance(60_000)  # the retry of a
@@ -184,14 +196,21 @@ def test_every_write_is_conditional_and_nothing_scans(store: DynamoStore, rec: R
         if name == "put_item":
             assert kw["ConditionExpression"].startswith("attribute_not_exists("), kw
         if name == "update_item":  # no update can create a missing item
-            assert "attribute_exists(" in kw["ConditionExpression"].replace("attribute_not_exists(", ""), kw
+            assert "attribute_exists(" in kw["ConditionExpression"], kw
         if name == "transact_write_items":
             for action in kw["TransactItems"]:
                 ((op, body),) = action.items()
                 assert "ConditionExpression" in body, action
-                if op == "Update":
-                    condition = body["ConditionExpression"]
-                    assert "attribute_exists(" in condition or "latest" in str(body["ExpressionAttributeNames"])
+                if op == "Update":  # attribute_exists, or publish's compare-and-set of the latest version
+                    names = body["ExpressionAttributeNames"]
+                    cas = (
+                        f"{next(a for a, n in names.items() if n == 'latest')} = "
+                        if "latest" in names.values()
+                        else None
+                    )
+                    assert "attribute_exists(" in body["ConditionExpression"] or (
+                        cas is not None and body["ConditionExpression"].startswith(cas)
+                    ), action
 
 
 def test_no_write_creates_a_missing_record(store: DynamoStore, client: Any) -> None:
@@ -291,14 +310,18 @@ def test_a_rewrite_that_lost_to_a_compatible_change_decides_again_and_keeps_both
     assert [n for n, _ in rec.calls].count("update_item") == 2  # lost once, then won
 
 
-def test_a_rewrite_that_lost_to_a_state_change_raises_with_the_winner(store: DynamoStore, rec: Recording) -> None:
+def test_a_rewrite_that_lost_to_a_state_change_raises_with_the_winner(
+    store: DynamoStore, rec: Recording
+) -> None:
     make_run(store)
     rival = DynamoStore(TABLE, client=rec.client)
     rec.before["update_item"] = lambda _: rival.update_task(
         "r1", "a", {"state": "TRIGGERING", "attempt": 1}, expect_states=(TaskState.WAITING,)
     )
     with pytest.raises(StoreConflict) as lost:
-        store.update_task("r1", "a", {"state": "TRIGGERING", "attempt": 1}, expect_states=(TaskState.WAITING,))
+        store.update_task(
+            "r1", "a", {"state": "TRIGGERING", "attempt": 1}, expect_states=(TaskState.WAITING,)
+        )
     assert lost.value.current == store.get_task("r1", "a")
     assert lost.value.current.state is TaskState.TRIGGERING
 
@@ -322,3 +345,11 @@ def test_propagation_between_read_and_write_is_not_undone(store: DynamoStore, re
     after = store.update_task("r1", "a", {"value": 1}, expect_states=(TaskState.SUCCESS,))
     assert after.propagated
     assert after.value == 1
+
+
+def test_a_record_that_leaves_a_final_state_stops_expiring(store: DynamoStore, client: Any) -> None:
+    make_run(store)
+    store.update_task("r1", "a", {"state": "FAILED"}, expect_states=(TaskState.WAITING,))
+    assert "expires_at" in (raw_item(client, "R#r1", "T#a") or {})
+    store.update_task("r1", "a", {"state": "RETRY_WAIT"}, expect_states=(TaskState.FAILED,))
+    assert "expires_at" not in (raw_item(client, "R#r1", "T#a") or {})

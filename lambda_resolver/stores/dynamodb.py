@@ -1,0 +1,334 @@
+"""The DynamoDB store: production. One table, conditional writes and transactions only.
+
+Layout, indexes and TTL are in :mod:`.dynamodb_schema`; records <-> items in
+:mod:`.dynamodb_codec`; flow versions in :mod:`.dynamodb_flows`.
+
+Every write carries a ``ConditionExpression`` and asks for ``ALL_OLD`` on failure, so a lost
+race answers with the winner's record without a second read. A record change (``update_*``)
+is a consistent read, the change merged into the record in Python, and one UpdateItem whose
+condition is the caller's expectation (the ``from`` state, attempt, deadline) AND the ``ver``
+it read — optimistic concurrency. If only ``ver`` moved (a concurrent change the expectation
+still allows), it retries from the item the failure returned; if the expectation fails, it
+raises StoreConflict with the current record. No UpdateItem can create an item: each one
+requires ``attribute_exists(PK)``. No Scan, ever.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Mapping
+from typing import Any, TypeVar
+
+from lambda_resolver.core.errors import NotFound, StoreConflict
+from lambda_resolver.core.manifest import FlowManifest
+from lambda_resolver.core.models import (
+    DueItem,
+    Promise,
+    PromiseState,
+    Run,
+    RunState,
+    Task,
+    TaskState,
+    from_doc,
+    to_doc,
+)
+from lambda_resolver.stores import dynamodb_flows as flows
+from lambda_resolver.stores import dynamodb_slots as slots
+from lambda_resolver.stores.dynamodb_codec import (
+    Writes,
+    expiry,
+    n,
+    num,
+    plain,
+    promise_from_item,
+    promise_item,
+    promise_key,
+    promise_writes,
+    run_from_item,
+    run_key,
+    run_writes,
+    s,
+    task_from_item,
+    task_key,
+    task_writes,
+)
+from lambda_resolver.stores.dynamodb_schema import (
+    DBX_INDEX,
+    DBX_RUN_ID,
+    DUE_AT,
+    DUE_INDEX,
+    DUE_PK,
+    PK,
+    RUNS_INDEX,
+    RUNS_PK,
+    RUNS_PK_VALUE,
+    SK,
+    TTL_ATTR,
+    create_table,
+    table_definition,
+)
+from lambda_resolver.stores.dynamodb_table import ConditionFailed, Expr, Item, Key, Table
+from lambda_resolver.stores.dynamodb_tasks import RunTasks
+
+__all__ = ["DynamoStore", "create_table", "table_definition"]
+
+R = TypeVar("R", Promise, Task, Run)
+_REWRITE_TRIES = 10
+
+
+class DynamoStore(RunTasks):
+    """A :class:`~lambda_resolver.core.store.Store` in one DynamoDB table.
+
+    ``client`` is a low-level boto3 ``dynamodb`` client (built lazily when omitted);
+    ``ttl_days`` is how long finished records stay; ``due_shards`` spreads the ``due`` index
+    over that many partitions (change it only with an empty index).
+    """
+
+    def __init__(
+        self, table_name: str, *, client: Any | None = None, ttl_days: int = 30, due_shards: int = 1
+    ) -> None:
+        self.table_name = table_name
+        self.ttl_days = ttl_days
+        self.due_shards = due_shards
+        self._table = Table(table_name, client)
+
+    def __repr__(self) -> str:
+        return f"DynamoStore({self.table_name!r})"
+
+    # -- the one way a record's doc changes ------------------------------------------------------
+    def _rewrite(
+        self,
+        key: Key,
+        decode: Callable[[Item], R],
+        encode: Callable[[R, int], Writes],
+        changes: Mapping[str, Any],
+        *,
+        expect: Callable[[R], bool],
+        condition: Callable[[Expr], str],
+        final: Callable[[R], bool],
+        label: str,
+    ) -> R:
+        """Apply ``changes`` to the record at ``key`` if ``expect`` holds (``condition`` is the
+        same test as a DynamoDB expression). Optimistic: see the module docstring."""
+        item = self._table.get(key)
+        for _ in range(_REWRITE_TRIES):
+            if item is None:
+                raise NotFound(f"{label} does not exist")
+            current = decode(item)
+            if not expect(current):  # as the conditional write would fail: skip paying for it
+                raise StoreConflict(f"{label} is {current.state.value}", current)
+            doc = to_doc(current)
+            doc.update(plain(changes))
+            new = from_doc(type(current), doc)
+            writes = encode(new, self.due_shards)
+            if final(new) and TTL_ATTR not in item:
+                writes[TTL_ATTR] = n(expiry(self.ttl_days))
+            elif not final(new) and TTL_ATTR in item:  # back in play (a retry): must not expire
+                writes[TTL_ATTR] = None
+            e = Expr()
+            ver = num(item, "ver") or 0
+            writes["ver"] = n(ver + 1)
+            sets = [f"{e.n(a)} = {e.v(v)}" for a, v in writes.items() if v is not None]
+            removes = [e.n(a) for a, v in writes.items() if v is None]
+            update = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
+            cond = f"attribute_exists({e.n(PK)}) AND {e.n('ver')} = {e.v(n(ver))} AND ({condition(e)})"
+            try:
+                return decode(self._table.update(key, update, condition=cond, expr=e))
+            except ConditionFailed as lost:
+                item = lost.item  # someone else changed it: decide again from what is there now
+        if item is None:
+            raise NotFound(f"{label} does not exist")
+        raise StoreConflict(f"{label} keeps changing; gave up after {_REWRITE_TRIES} tries", decode(item))
+
+    # -- promises --------------------------------------------------------------------------------
+    def create_promise(self, promise: Promise) -> tuple[Promise, bool]:
+        e = Expr()
+        try:
+            self._table.put(
+                promise_item(promise, self.due_shards, self.ttl_days),
+                condition=f"attribute_not_exists({e.n(PK)})",
+                expr=e,
+            )
+            return promise, True
+        except ConditionFailed as dup:  # it exists: answer with the stored one, as is
+            return promise_from_item(self._table.existing(promise_key(promise.id), dup.item)), False
+
+    def get_promise(self, promise_id: str) -> Promise | None:
+        item = self._table.get(promise_key(promise_id))
+        return None if item is None else promise_from_item(item)
+
+    def update_promise(
+        self,
+        promise_id: str,
+        changes: Mapping[str, Any],
+        *,
+        expect_state: PromiseState | None = PromiseState.PENDING,
+        deadline_after: int | None = None,
+        deadline_at_or_before: int | None = None,
+    ) -> Promise:
+        def expect(p: Promise) -> bool:
+            return (
+                (expect_state is None or p.state is expect_state)
+                and (deadline_after is None or p.timeout_at > deadline_after)
+                and (deadline_at_or_before is None or p.timeout_at <= deadline_at_or_before)
+            )
+
+        def condition(e: Expr) -> str:
+            parts = [f"attribute_exists({e.n(PK)})"]
+            if expect_state is not None:
+                parts.append(f"{e.n('state')} = {e.v(s(expect_state.value))}")
+            if deadline_after is not None:
+                parts.append(f"{e.n('timeout_at')} > {e.v(n(deadline_after))}")
+            if deadline_at_or_before is not None:
+                parts.append(f"{e.n('timeout_at')} <= {e.v(n(deadline_at_or_before))}")
+            return " AND ".join(parts)
+
+        return self._rewrite(
+            promise_key(promise_id),
+            promise_from_item,
+            promise_writes,
+            changes,
+            expect=expect,
+            condition=condition,
+            final=lambda p: p.state.settled,
+            label=f"promise '{promise_id}'",
+        )
+
+    def promise_by_databricks_run(self, databricks_run_id: int) -> Promise | None:
+        e = Expr()
+        hits = self._table.query(
+            IndexName=DBX_INDEX,
+            KeyConditionExpression=f"{e.n(DBX_RUN_ID)} = {e.v(n(databricks_run_id))}",
+            **e.kwargs(),
+        )
+        found = [p for p in (self.get_promise(h[PK]["S"][2:]) for h in hits) if p is not None]
+        # one attempt starts one Databricks run; should two claim it, the newest wins (as in SQLite)
+        return max(found, key=lambda p: p.created_at, default=None)
+
+    # -- flows -----------------------------------------------------------------------------------
+    def put_flow(self, manifest: FlowManifest) -> FlowManifest:
+        return flows.put_flow(self._table, manifest)
+
+    def get_flow(self, name: str, version: int | None = None) -> FlowManifest | None:
+        return flows.get_flow(self._table, name, version)
+
+    def list_flows(self) -> list[FlowManifest]:
+        return flows.list_flows(self._table)
+
+    # -- runs ------------------------------------------------------------------------------------
+    def list_runs(
+        self, *, flow: str | None = None, state: RunState | None = None, limit: int = 100
+    ) -> list[Run]:
+        """Newest first, from the ``runs`` index; the records are then read consistently and
+        re-checked against the filter (the index is eventually consistent)."""
+        if limit <= 0:
+            return []
+        e = Expr()
+        filters = []
+        if flow is not None:
+            filters.append(f"{e.n('flow')} = {e.v(s(flow))}")
+        if state is not None:
+            filters.append(f"{e.n('state')} = {e.v(s(state.value))}")
+        kwargs: dict[str, Any] = {"FilterExpression": " AND ".join(filters)} if filters else {}
+        keys: list[Key] = []
+        for hit in self._table.query(
+            IndexName=RUNS_INDEX,
+            KeyConditionExpression=f"{e.n(RUNS_PK)} = {e.v(s(RUNS_PK_VALUE))}",
+            ScanIndexForward=False,
+            **kwargs,
+            **e.kwargs(),
+        ):
+            keys.append({PK: hit[PK], SK: hit[SK]})
+            if len(keys) >= limit:
+                break
+        by_pk = {it[PK]["S"]: run_from_item(it) for it in self._table.batch_get(keys)}
+        runs = [by_pk[k[PK]["S"]] for k in keys if k[PK]["S"] in by_pk]
+        return [r for r in runs if state is None or r.state is state]
+
+    def update_run(
+        self, run_id: str, changes: Mapping[str, Any], *, expect_states: Collection[RunState]
+    ) -> Run:
+        states = [RunState(x).value for x in expect_states]
+
+        def condition(e: Expr) -> str:
+            return f"{e.n('state')} IN ({', '.join(e.v(s(x)) for x in states)})"
+
+        return self._rewrite(
+            run_key(run_id),
+            run_from_item,
+            run_writes,
+            changes,
+            expect=lambda r: r.state.value in states,
+            condition=condition,
+            final=lambda r: r.state.final,
+            label=f"run '{run_id}'",
+        )
+
+    # -- tasks -----------------------------------------------------------------------------------
+    def update_task(
+        self,
+        run_id: str,
+        key: str,
+        changes: Mapping[str, Any],
+        *,
+        expect_states: Collection[TaskState],
+        expect_attempt: int | None = None,
+    ) -> Task:
+        states = [TaskState(x).value for x in expect_states]
+
+        def condition(e: Expr) -> str:
+            cond = f"{e.n('state')} IN ({', '.join(e.v(s(x)) for x in states)})"
+            if expect_attempt is not None:
+                cond += f" AND {e.n('attempt')} = {e.v(n(expect_attempt))}"
+            return cond
+
+        return self._rewrite(
+            task_key(run_id, key),
+            task_from_item,
+            task_writes,
+            changes,
+            expect=lambda t: t.state.value in states and expect_attempt in (None, t.attempt),
+            condition=condition,
+            final=lambda t: t.state.terminal,
+            label=f"task '{key}' of run '{run_id}'",
+        )
+
+    # -- slots and the due index -----------------------------------------------------------------
+    def acquire_slot(self, flow: str, run_id: str, limit: int) -> bool:
+        return slots.acquire(self._table, flow, run_id, limit)
+
+    def release_slot(self, flow: str, run_id: str) -> None:
+        slots.release(self._table, flow, run_id)
+
+    def slot_holders(self, flow: str) -> list[str]:
+        return slots.holders(self._table, flow)
+
+    def due(self, now: int, limit: int = 100) -> list[DueItem]:
+        """Each shard of the ``due`` index up to ``limit`` items, merged, earliest first."""
+        if limit <= 0:
+            return []
+        shards = ["DUE"] if self.due_shards <= 1 else [f"DUE#{i}" for i in range(self.due_shards)]
+        found: list[DueItem] = []
+        for shard in shards:
+            e = Expr()
+            hits = self._table.query(
+                IndexName=DUE_INDEX,
+                KeyConditionExpression=f"{e.n(DUE_PK)} = {e.v(s(shard))} AND {e.n(DUE_AT)} <= {e.v(n(now))}",
+                Limit=limit,
+                **e.kwargs(),
+            )
+            for i, hit in enumerate(hits):
+                found.append(_due_item(hit))
+                if i + 1 >= limit:
+                    break
+        found.sort(key=lambda d: d.due_at)
+        return found[:limit]
+
+
+def _due_item(hit: Item) -> DueItem:
+    """A ``due`` index entry as a DueItem; the table keys say what it is."""
+    pk, sk, due_at = hit[PK]["S"], hit[SK]["S"], num(hit, DUE_AT) or 0
+    if pk.startswith("P#"):
+        return DueItem("promise", due_at, pk[2:])
+    if sk.startswith("T#"):
+        return DueItem("task", due_at, pk[2:], sk[2:])
+    return DueItem("run", due_at, pk[2:])
