@@ -193,10 +193,11 @@ class SdkLauncher:
         return text
 
 
-def credentials_from_secret(secret_json: str) -> dict[str, str]:
+def credentials_from_secret(secret_json: str, host: str | None = None) -> dict[str, str]:
     """``Config`` fields from a stored secret (AWS Secrets Manager or SSM JSON):
     ``{"host", "token"}`` (a PAT) or ``{"host", "client_id", "client_secret"}`` (OAuth M2M).
-    Keys may also be spelled like the environment (``DATABRICKS_HOST``). Pass the result as
+    Keys may also be spelled like the environment (``DATABRICKS_HOST``); without a host in the
+    secret, ``host`` (e.g. the DATABRICKS_HOST variable) is used. Pass the result as
     ``SdkLauncher(config=...)``. Errors never echo the secret."""
     try:
         raw = json.loads(secret_json)
@@ -206,8 +207,10 @@ def credentials_from_secret(secret_json: str) -> dict[str, str]:
         raise ValueError("the Databricks secret must be a JSON object")  # noqa: TRY004 — one error type
     data = {str(k).lower().removeprefix("databricks_"): v for k, v in raw.items()}
     fields = {k: str(data[k]).strip() for k in ("host", "token", "client_id", "client_secret") if data.get(k)}
+    if "host" not in fields and host:
+        fields["host"] = host.strip()
     if "host" not in fields:
-        raise ValueError("the Databricks secret has no 'host'")
+        raise ValueError("the Databricks secret has no 'host' (and DATABRICKS_HOST is not set)")
     fields["host"] = fields["host"].rstrip("/")
     has_token, has_client = "token" in fields, "client_id" in fields and "client_secret" in fields
     if has_token and has_client:

@@ -8,14 +8,12 @@ base64-encoded as Lambda does for non-text content types — and reads the answe
 from __future__ import annotations
 
 import base64
-import copy
 import json
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl
 
 import pytest
 
@@ -23,57 +21,13 @@ from lambda_resolver.core.manifest import FlowManifest
 from lambda_resolver.http import Services, create_app, handle
 from lambda_resolver.stores.sqlite import SqliteStore
 
+from support.events import http_event
 from support.flows import flow, job_task
 from support.harness import Harness
 
-EVENTS = Path(__file__).resolve().parent.parent / "events"
 OPERATOR_KEY = "op-key-0123456789abcdef-not-a-token"
 WEBHOOK_USER, WEBHOOK_PASSWORD = "databricks", "webhook-password-42"
 MISSING: Any = object()
-TEMPLATES = {"function_url": "function_url_request.json", "http_api": "http_api_request.json"}
-
-
-def load_event(name: str) -> dict[str, Any]:
-    return json.loads((EVENTS / name).read_text())  # type: ignore[no-any-return]
-
-
-def http_event(
-    kind: str,
-    method: str,
-    target: str,
-    *,
-    body: str | bytes | None = None,
-    headers: Mapping[str, str] | None = None,
-) -> dict[str, Any]:
-    """A payload-2.0 event for ``method target`` (target may carry ``?query``)."""
-    event = copy.deepcopy(load_event(TEMPLATES[kind]))
-    path, _, query = target.partition("?")
-    event["rawPath"] = path
-    event["requestContext"]["http"]["method"] = method
-    event["requestContext"]["http"]["path"] = path
-    event["rawQueryString"] = query
-    params: dict[str, str] = {}
-    for k, v in parse_qsl(query, keep_blank_values=True):
-        params[k] = f"{params[k]},{v}" if k in params else v  # how payload 2.0 joins repeats
-    if params:
-        event["queryStringParameters"] = params
-    else:
-        event.pop("queryStringParameters", None)
-    for k, v in (headers or {}).items():
-        event["headers"][k.lower()] = v
-    if kind == "http_api":
-        event["routeKey"] = event["requestContext"]["routeKey"] = "ANY /{proxy+}"
-        event["pathParameters"] = {"proxy": path.lstrip("/")}
-    if body is None:
-        event.pop("body", None)
-        event["isBase64Encoded"] = False
-    else:
-        raw = body.encode() if isinstance(body, str) else body
-        ctype = event["headers"].get("content-type", "")
-        textual = ctype.startswith(("application/json", "text/"))
-        event["body"] = raw.decode() if textual else base64.b64encode(raw).decode()
-        event["isBase64Encoded"] = not textual
-    return event
 
 
 @dataclass

@@ -1,0 +1,1 @@
+"""The AWS wiring: the Lambda handler, configuration from secrets, logs and metrics."""

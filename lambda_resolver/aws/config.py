@@ -1,0 +1,148 @@
+"""Configuration of the Lambda from its environment and Secrets Manager.
+
+Environment (set by ``lambda_resolver/template.yaml``):
+
+- ``LAKEHOOK_TABLE``: the DynamoDB table.
+- ``LAKEHOOK_SIGNING_KEYS_SECRET``: JSON ``{"active": "k2", "keys": {"k1": "<base64>", ...},
+  "notify": "whsec_<base64>"}`` — callback-token keys (two during a rotation) and the key that
+  signs completion webhooks.
+- ``LAKEHOOK_DATABRICKS_SECRET``: JSON ``{"token": ...}`` or ``{"client_id", "client_secret"}``,
+  optionally ``"host"``; else ``DATABRICKS_HOST``.
+- ``LAKEHOOK_WEBHOOK_SECRET``: JSON ``{"username", "password"}`` of the Databricks notification
+  destination (HTTP Basic). Empty: the webhook route is off.
+- ``LAKEHOOK_OPERATOR_KEY_SECRET``: the operator key for HTTP (plain text). Empty: the HTTP
+  operator door is closed and operators invoke the function directly (IAM).
+- ``LAKEHOOK_CALLBACK_URL``: the URL notebooks call back (a custom domain, or API Gateway). When
+  empty, the Function URL is used: taken from the request, or read once with
+  ``lambda:GetFunctionUrlConfig`` for scheduled passes.
+- ``LAKEHOOK_RESONATE_COMPAT``: "1" serves ``POST /resolve``.
+- Timings (optional): ``LAKEHOOK_CHECK_INTERVAL_S``, ``LAKEHOOK_DEFAULT_TASK_TIMEOUT_S``,
+  ``LAKEHOOK_SUCCESS_GRACE_S``, ``LAKEHOOK_STUCK_CLAIM_S``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from lambda_resolver.aws.secrets import SecretCache
+from lambda_resolver.core.ids import TokenSigner
+
+
+class ConfigError(Exception):
+    """The Lambda's configuration is wrong; the message says which variable or secret to fix."""
+
+
+@dataclass(frozen=True)
+class SigningKeys:
+    signer: TokenSigner
+    notify_secret: str | None
+
+
+def parse_signing_keys(text: str) -> SigningKeys:
+    """The signing-keys secret: token keys (with the active one) and the webhook-signing key."""
+    try:
+        doc = json.loads(text)
+        keys = {kid: base64.b64decode(v, validate=True) for kid, v in doc["keys"].items()}
+        active = doc["active"]
+    except (ValueError, KeyError, TypeError, AttributeError, binascii.Error):
+        raise ConfigError(
+            'the signing-keys secret must be JSON {"active": "<kid>", "keys": {"<kid>": "<base64 key>"}, '
+            '"notify": "whsec_<base64>"}'
+        ) from None
+    try:
+        signer = TokenSigner(keys, active)
+    except ValueError as exc:
+        raise ConfigError(f"signing-keys secret: {exc}") from None
+    notify = doc.get("notify")
+    return SigningKeys(signer, notify if isinstance(notify, str) and notify else None)
+
+
+def parse_basic(text: str) -> tuple[str, str]:
+    try:
+        doc = json.loads(text)
+        return str(doc["username"]), str(doc["password"])
+    except (ValueError, KeyError, TypeError):
+        raise ConfigError('the webhook secret must be JSON {"username": "...", "password": "..."}') from None
+
+
+@dataclass
+class AwsConfig:
+    """Everything the handler needs, read from the environment; secrets are read on demand."""
+
+    table: str
+    signing_secret: str
+    databricks_secret: str
+    databricks_host: str
+    webhook_secret: str
+    operator_secret: str
+    callback_url: str
+    resonate_compat: bool
+    timings: Mapping[str, int]
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> AwsConfig:
+        env = os.environ if environ is None else environ
+        missing = [n for n in ("LAKEHOOK_TABLE", "LAKEHOOK_SIGNING_KEYS_SECRET") if not env.get(n)]
+        if missing:
+            raise ConfigError(f"set {', '.join(missing)} (the SAM template does)")
+        timings: dict[str, int] = {}
+        for var, field, scale in (
+            ("LAKEHOOK_CHECK_INTERVAL_S", "check_interval_ms", 1000),
+            ("LAKEHOOK_DEFAULT_TASK_TIMEOUT_S", "default_task_timeout_s", 1),
+            ("LAKEHOOK_SUCCESS_GRACE_S", "success_grace_ms", 1000),
+            ("LAKEHOOK_STUCK_CLAIM_S", "stuck_claim_ms", 1000),
+        ):
+            if env.get(var):
+                try:
+                    timings[field] = int(float(env[var]) * scale)
+                except ValueError:
+                    raise ConfigError(f"{var} must be a number of seconds, got {env[var]!r}") from None
+        return cls(
+            table=env["LAKEHOOK_TABLE"],
+            signing_secret=env["LAKEHOOK_SIGNING_KEYS_SECRET"],
+            databricks_secret=env.get("LAKEHOOK_DATABRICKS_SECRET", ""),
+            databricks_host=env.get("DATABRICKS_HOST", ""),
+            webhook_secret=env.get("LAKEHOOK_WEBHOOK_SECRET", ""),
+            operator_secret=env.get("LAKEHOOK_OPERATOR_KEY_SECRET", ""),
+            callback_url=env.get("LAKEHOOK_CALLBACK_URL", "").rstrip("/"),
+            resonate_compat=env.get("LAKEHOOK_RESONATE_COMPAT", "0").lower() in ("1", "true", "yes"),
+            timings=timings,
+        )
+
+    def databricks_config(self, secrets: SecretCache) -> dict[str, Any]:
+        """Keyword arguments for the SDK's Config: host and PAT or OAuth M2M credentials."""
+        from lambda_resolver.databricks.launcher import credentials_from_secret
+
+        config: dict[str, Any] = {}
+        if self.databricks_secret:
+            try:
+                config = dict(
+                    credentials_from_secret(secrets.get(self.databricks_secret), self.databricks_host or None)
+                )
+            except ValueError as exc:
+                raise ConfigError(f"Databricks secret: {exc}") from None
+        if not config.get("host"):
+            if not self.databricks_host:
+                raise ConfigError('set DATABRICKS_HOST, or put "host" in the Databricks secret')
+            config["host"] = self.databricks_host
+        return config
+
+
+def function_url(
+    lambda_client_factory: Callable[[], Any], environ: Mapping[str, str], qualifier: str | None
+) -> str:
+    """The function's own URL, read with ``lambda:GetFunctionUrlConfig`` (scheduled passes)."""
+    name = environ.get("AWS_LAMBDA_FUNCTION_NAME")
+    if not name:
+        raise ConfigError("LAKEHOOK_CALLBACK_URL is not set and this is not running in Lambda")
+    kwargs: dict[str, Any] = {"FunctionName": name}
+    if qualifier:
+        kwargs["Qualifier"] = qualifier
+    answer = lambda_client_factory().get_function_url_config(**kwargs)
+    return str(answer["FunctionUrl"]).rstrip("/")

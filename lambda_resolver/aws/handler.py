@@ -1,0 +1,177 @@
+"""The Lambda entry point: ``lambda_resolver.aws.handler.handler``.
+
+One function serves three doors, told apart by the event's shape:
+
+- a Function URL (or API Gateway HTTP API) request → the HTTP API;
+- an EventBridge scheduled event → reconciler passes until the due index is empty or time
+  runs short;
+- anything else — a direct ``lambda:InvokeFunction`` by an IAM-authorised operator → the
+  operator door (``{"lakehook": "<action>", ...}``).
+
+Nothing happens at import (SnapStart snapshots the imported module): the store, the Databricks
+client and the secrets are built on the first event, once per container.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from lambda_resolver.aws.config import AwsConfig, function_url, parse_basic, parse_signing_keys
+from lambda_resolver.aws.secrets import SecretCache
+
+RECONCILE_RESERVE_MS = 5_000  # stop starting reconciler passes this close to the Lambda timeout
+
+
+class Resolver:
+    """Per-container state: configuration, secrets, the engine and the HTTP app, built lazily."""
+
+    def __init__(
+        self,
+        environ: Mapping[str, str] | None = None,
+        *,
+        dynamodb: Callable[[], Any] | None = None,
+        secretsmanager: Callable[[], Any] | None = None,
+        lambda_client: Callable[[], Any] | None = None,
+        launcher: Callable[[dict[str, Any]], Any] | None = None,
+    ) -> None:
+        self.environ = dict(os.environ if environ is None else environ)
+        self._dynamodb = dynamodb or _boto("dynamodb")
+        self._lambda = lambda_client or _boto("lambda")
+        self._launcher = launcher
+        self.secrets = SecretCache(secretsmanager)
+        self._lock = threading.Lock()
+        self._handler: Callable[[Mapping[str, Any], Any], dict[str, Any]] | None = None
+        self._services: Any = None
+        self._callback_url: str | None = None
+        self.telemetry: Any = None
+
+    def __call__(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+        from lambda_resolver.http.invoke import is_http_event
+
+        if is_http_event(event):
+            self._learn_url(event)
+        handler = self._build(context)
+        if self.telemetry is not None:
+            self.telemetry.start_request()
+        try:
+            if _is_schedule(event):
+                return self._reconcile(context)
+            return handler(event, context)
+        finally:
+            if self.telemetry is not None and self.telemetry.metrics.metric_set:
+                self.telemetry.metrics.flush_metrics()
+
+    # -- wiring ---------------------------------------------------------------------------------
+    def _build(self, context: Any) -> Callable[[Mapping[str, Any], Any], dict[str, Any]]:
+        if self._handler is not None:
+            return self._handler
+        with self._lock:
+            if self._handler is None:
+                self._handler = self._make(context)
+        return self._handler
+
+    def _make(self, context: Any) -> Callable[[Mapping[str, Any], Any], dict[str, Any]]:
+        from lambda_resolver.aws.observability import build_telemetry
+        from lambda_resolver.http.app import make_handler
+        from lambda_resolver.http.services import Services
+
+        config = AwsConfig.from_env(self.environ)
+        keys = parse_signing_keys(self.secrets.get(config.signing_secret))
+        operator_key = self.secrets.get(config.operator_secret).strip() if config.operator_secret else None
+        webhook = parse_basic(self.secrets.get(config.webhook_secret)) if config.webhook_secret else None
+        self.telemetry = build_telemetry()
+        self._services = Services(
+            engine=lambda: self._engine(config, keys.notify_secret, context),
+            signer=keys.signer,
+            operator_key=operator_key or None,
+            webhook_credentials=webhook,
+            resonate_compat=config.resonate_compat,
+        )
+        return make_handler(self._services)
+
+    def _engine(self, config: AwsConfig, notify_secret: str | None, context: Any) -> Any:
+        from lambda_resolver.core.context import Context, Settings
+        from lambda_resolver.core.engine import Engine
+        from lambda_resolver.databricks.launcher import SdkLauncher
+        from lambda_resolver.http.documents import run_document
+        from lambda_resolver.stores.dynamodb import DynamoStore
+        from lambda_resolver.webhooks import HttpNotifier
+
+        settings = Settings(callback_url=self._url(config, context), **dict(config.timings))
+        db = config.databricks_config(self.secrets)
+        launcher = self._launcher(db) if self._launcher else SdkLauncher(config=db)
+        ctx = Context(
+            store=DynamoStore(config.table, client=self._dynamodb()),
+            launcher=launcher,
+            signer=self._services.signer,
+            settings=settings,
+            event=self.telemetry,
+        )
+        engine = Engine(ctx)
+        if notify_secret:
+
+            def document(kind: str, record_id: str) -> dict[str, Any]:
+                if kind == "run":
+                    return run_document(engine, record_id)
+                from lambda_resolver.core.engine import promise_document
+
+                return promise_document(engine.get_promise(record_id))
+
+            ctx.notifier = HttpNotifier(notify_secret, document)
+        return engine
+
+    def _learn_url(self, event: Mapping[str, Any]) -> None:
+        if self._callback_url is None:
+            domain = (event.get("requestContext") or {}).get("domainName")
+            if isinstance(domain, str) and domain.endswith(".on.aws"):
+                self._callback_url = f"https://{domain}"
+
+    def _url(self, config: AwsConfig, context: Any) -> str:
+        if config.callback_url:
+            return config.callback_url
+        if self._callback_url:
+            return self._callback_url
+        arn = getattr(context, "invoked_function_arn", "") or ""
+        qualifier = arn.split(":")[7] if arn.count(":") >= 7 else None
+        self._callback_url = function_url(self._lambda, self.environ, qualifier)
+        return self._callback_url
+
+    # -- the scheduled door ---------------------------------------------------------------------
+    def _reconcile(self, context: Any) -> dict[str, Any]:
+        engine = self._services.get_engine()
+        totals: dict[str, int] = {}
+        remaining = getattr(context, "get_remaining_time_in_millis", None)
+        for _ in range(1000):
+            counts = engine.reconcile()
+            for k, v in counts.items():
+                totals[k] = totals.get(k, 0) + v
+            if not counts or (remaining is not None and remaining() < RECONCILE_RESERVE_MS):
+                break
+        return {"status": 200, "body": {"reconciled": totals}}
+
+
+def _boto(service: str) -> Callable[[], Any]:
+    def make() -> Any:
+        import boto3
+
+        return boto3.client(service)  # type: ignore[call-overload]
+
+    return make
+
+
+def _is_schedule(event: Mapping[str, Any]) -> bool:
+    return event.get("source") == "aws.events" and event.get("detail-type") == "Scheduled Event"
+
+
+_resolver: Resolver | None = None
+
+
+def handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+    """The Lambda handler. The resolver is created on the first event of the container."""
+    global _resolver  # noqa: PLW0603 - one per container, by design (warm reuse)
+    if _resolver is None:
+        _resolver = Resolver()
+    return _resolver(event, context)
