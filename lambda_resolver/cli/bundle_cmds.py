@@ -1,0 +1,106 @@
+"""Offline commands on the bundle: ``validate`` and ``graph``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from lambda_resolver.cli.app import EXIT_USAGE, app
+from lambda_resolver.core.errors import CompileError, Problem
+
+BundleOpt = Annotated[Path, typer.Option("--bundle", "-b", help="The bundle root (where databricks.yml is).")]
+TargetOpt = Annotated[
+    str | None, typer.Option("--target", "-t", help="The bundle target (default: its default).")
+]
+VarOpt = Annotated[list[str] | None, typer.Option("--var", help="Override a bundle variable: name=value.")]
+
+err = Console(stderr=True)
+out = Console()
+
+
+def parse_vars(pairs: list[str] | None) -> dict[str, str]:
+    result: dict[str, str] = {}
+    for pair in pairs or []:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            err.print(f"[red]--var {pair!r}: write name=value[/]")
+            raise typer.Exit(EXIT_USAGE)
+        result[name] = value
+    return result
+
+
+def print_problems(problems: list[Problem]) -> None:
+    err.print(f"[red bold]{len(problems)} problem(s)[/] in the bundle:")
+    for p in problems:
+        where = p.file or "<bundle>"
+        if p.line:
+            where += f":{p.line}"
+        scope = " ".join(
+            x for x in (f"job {p.job}" if p.job else "", f"task {p.task}" if p.task else "") if x
+        )
+        err.print(f"  [bold]{where}[/] {scope} [dim]\\[{p.code}][/]\n    {p.message}", highlight=False)
+
+
+@app.command()
+def validate(
+    bundle: BundleOpt = Path("."),
+    target: TargetOpt = None,
+    var: VarOpt = None,
+) -> None:
+    """Check the whole bundle offline: job resources and lakehook's flow rules. Every problem at once."""
+    from lambda_resolver.compiler import validate_bundle
+
+    problems = validate_bundle(bundle, target, parse_vars(var))
+    if problems:
+        print_problems(problems)
+        raise typer.Exit(EXIT_USAGE)
+    from lambda_resolver.compiler import compile_bundle
+
+    flows = compile_bundle(bundle, target, parse_vars(var))
+    names = ", ".join(f"{n} ({len(m.tasks)} tasks)" for n, m in sorted(flows.items())) or "no flows"
+    out.print(f"[green]✓[/] bundle is valid: {names}")
+
+
+@app.command()
+def graph(
+    flow: Annotated[str, typer.Argument(help="The flow (its job key in the bundle).")],
+    bundle: BundleOpt = Path("."),
+    target: TargetOpt = None,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Write a picture: a .svg or .png path (needs Graphviz)."),
+    ] = None,
+    run: Annotated[str | None, typer.Option("--run", help="Colour tasks by the states of this run.")] = None,
+) -> None:
+    """Print the flow's DAG as Mermaid text, or draw it (with task states, given --run)."""
+    from lambda_resolver.cli.graph import mermaid, render
+    from lambda_resolver.compiler import compile_bundle
+
+    try:
+        flows = compile_bundle(bundle, target)
+    except CompileError as exc:
+        print_problems(exc.problems)
+        raise typer.Exit(EXIT_USAGE) from None
+    if flow not in flows:
+        known = ", ".join(sorted(flows)) or "none"
+        err.print(f"[red]no flow '{flow}' in the bundle[/] (flows: {known}); tag a job `lakehook: flow`")
+        raise typer.Exit(EXIT_USAGE)
+    states: dict[str, str] = {}
+    if run is not None:
+        from lambda_resolver.client import LakehookClient
+
+        doc = LakehookClient().get_run(run)
+        states = {t["task_key"]: t["state"] for t in doc.get("tasks", [])}
+    manifest = flows[flow]
+    if output is None:
+        typer.echo(mermaid(manifest, states), nl=False)
+        return
+    try:
+        render(manifest, output, states)
+    except (RuntimeError, ValueError) as exc:
+        err.print(f"[red]{exc}[/]")
+        raise typer.Exit(EXIT_USAGE) from None
+    out.print(f"[green]✓[/] wrote {output}")

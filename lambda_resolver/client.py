@@ -1,0 +1,223 @@
+"""The Python client for backends: start a flow run or a job-with-promise, read it, wait for it.
+
+::
+
+    client = LakehookClient("https://abc.lambda-url.eu-west-1.on.aws", operator_key=KEY)
+    run = client.start_run("nightly", params={"run_date": "2026-11-23"})
+    done = client.wait(run["run_id"], timeout_s=900)     # the final run document
+
+Talks to the resolver's operator door over HTTPS (an operator key) — or, on the local stack,
+to ``lakehook dev`` on loopback (no key). Depends only on ``requests``; receivers of completion
+webhooks verify them with :func:`verify_webhook`.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote
+
+from lambda_resolver.webhooks import WebhookVerificationError
+from lambda_resolver.webhooks import verify as verify_webhook
+
+DEFAULT_URL = "http://127.0.0.1:8765"
+FINAL_RUN_STATES = frozenset({"SUCCESS", "SUCCESS_WITH_FAILURES", "FAILED", "CANCELED", "TIMEDOUT"})
+
+
+class LakehookClientError(Exception):
+    """The resolver refused a request: ``status``, the stable ``code`` and its ``message``."""
+
+    def __init__(self, status: int, code: str, message: str, body: Mapping[str, Any] | None = None) -> None:
+        super().__init__(f"{status} {code}: {message}")
+        self.status = status
+        self.code = code
+        self.message = message
+        self.body = dict(body or {})
+
+
+class WaitTimeout(LakehookClientError):
+    """The run or promise did not finish within the wait; ``body`` is its last document."""
+
+
+class LakehookClient:
+    """A thin client for the operator door (DESIGN §5)."""
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        operator_key: str | None = None,
+        timeout_s: float = 30.0,
+        session: Any = None,
+    ) -> None:
+        self.url = (url or os.environ.get("LAKEHOOK_URL") or DEFAULT_URL).rstrip("/")
+        self._key = operator_key if operator_key is not None else os.environ.get("LAKEHOOK_OPERATOR_KEY")
+        self._timeout_s = timeout_s
+        self._session = session
+
+    def __repr__(self) -> str:
+        return f"LakehookClient({self.url!r})"
+
+    # -- flow runs ------------------------------------------------------------------------------
+    def start_run(
+        self,
+        flow: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        run_id: str | None = None,
+        notify_url: str | None = None,
+    ) -> dict[str, Any]:
+        """Start a run of ``flow``; with ``run_id`` the start is idempotent. Returns the run document."""
+        body: dict[str, Any] = {"flow": flow, "params": dict(params or {})}
+        if run_id is not None:
+            body["run_id"] = run_id
+        if notify_url is not None:
+            body["notify_url"] = notify_url
+        return self._call("POST", "/v1/runs", body)
+
+    def get_run(self, run_id: str) -> dict[str, Any]:
+        return self._call("GET", f"/v1/runs/{_seg(run_id)}")
+
+    def list_runs(self, *, flow: str | None = None, state: str | None = None, limit: int = 50) -> list[Any]:
+        query = {"flow": flow, "state": state, "limit": str(limit)}
+        answer = self._call("GET", "/v1/runs", query={k: v for k, v in query.items() if v})
+        runs: list[Any] = answer.get("runs", [])
+        return runs
+
+    def cancel_run(self, run_id: str) -> dict[str, Any]:
+        return self._call("POST", f"/v1/runs/{_seg(run_id)}/cancel", {})
+
+    def wait(self, run_id: str, *, timeout_s: float = 3600.0, poll_s: float = 2.0) -> dict[str, Any]:
+        """Block until the run is final and return its document; WaitTimeout after ``timeout_s``."""
+        return self._wait(
+            lambda: self.get_run(run_id),
+            lambda d: d.get("state") in FINAL_RUN_STATES,
+            f"run {run_id}",
+            timeout_s,
+            poll_s,
+        )
+
+    # -- standalone promises ----------------------------------------------------------------------
+    def create_promise(
+        self,
+        promise_id: str,
+        *,
+        timeout_s: int | None = None,
+        job_id: int | None = None,
+        job_key: str | None = None,
+        params: Mapping[str, Any] | None = None,
+        notify_url: str | None = None,
+    ) -> dict[str, Any]:
+        """Create a promise; with a job, the resolver starts it with the promise's handle."""
+        body: dict[str, Any] = {"id": promise_id}
+        if timeout_s is not None:
+            body["timeout_s"] = timeout_s
+        if job_id is not None or job_key is not None:
+            job: dict[str, Any] = {"params": {k: str(v) for k, v in (params or {}).items()}}
+            job.update({"job_id": job_id} if job_id is not None else {"job_key": job_key})
+            body["job"] = job
+        if notify_url is not None:
+            body["notify_url"] = notify_url
+        return self._call("POST", "/v1/promises", body)
+
+    def get_promise(self, promise_id: str) -> dict[str, Any]:
+        return self._call("GET", f"/v1/promises/{_seg(promise_id)}")
+
+    def resolve(self, promise_id: str, value: Any = None) -> dict[str, Any]:
+        """Settle any promise as an operator (a human in the loop, an approval)."""
+        return self._call("POST", f"/v1/promises/{_seg(promise_id)}/resolve", {"value": value})
+
+    def reject(self, promise_id: str, message: str, *, error_type: str = "Rejected") -> dict[str, Any]:
+        body = {"error": {"type": error_type, "message": message}}
+        return self._call("POST", f"/v1/promises/{_seg(promise_id)}/reject", body)
+
+    def wait_promise(
+        self, promise_id: str, *, timeout_s: float = 3600.0, poll_s: float = 2.0
+    ) -> dict[str, Any]:
+        return self._wait(
+            lambda: self.get_promise(promise_id),
+            lambda d: d.get("state") != "PENDING",
+            f"promise {promise_id}",
+            timeout_s,
+            poll_s,
+        )
+
+    # -- flows --------------------------------------------------------------------------------------
+    def publish(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
+        return self._call("POST", "/v1/flows", dict(manifest))
+
+    def list_flows(self) -> list[Any]:
+        flows: list[Any] = self._call("GET", "/v1/flows").get("flows", [])
+        return flows
+
+    # -- plumbing -----------------------------------------------------------------------------------
+    def _wait(self, read: Any, done: Any, what: str, timeout_s: float, poll_s: float) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout_s
+        delay = min(0.2, poll_s)
+        while True:
+            doc: dict[str, Any] = read()
+            if done(doc):
+                return doc
+            if time.monotonic() + delay > deadline:
+                raise WaitTimeout(
+                    408, "wait_timeout", f"{what} is still {doc.get('state')} after {timeout_s:g} s", doc
+                )
+            time.sleep(delay)
+            delay = min(poll_s, delay * 2)
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        body: Mapping[str, Any] | None = None,
+        *,
+        query: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:
+        import requests
+
+        headers = {"Accept": "application/json"}
+        if self._key:
+            headers["Authorization"] = f"Bearer {self._key}"
+        session = self._session or requests
+        try:
+            answer = session.request(
+                method,
+                self.url + path,
+                json=body if method != "GET" else None,
+                params=query,
+                headers=headers,
+                timeout=self._timeout_s,
+            )
+        except requests.RequestException as exc:
+            raise LakehookClientError(
+                0,
+                "unreachable",
+                f"cannot reach the resolver at {self.url}: "
+                f"{type(exc).__name__}; is `lakehook dev` running, or LAKEHOOK_URL set?",
+            ) from None
+        try:
+            payload: dict[str, Any] = answer.json()
+        except ValueError:
+            payload = {}
+        if answer.status_code >= 400:
+            raw = payload.get("error")
+            err: dict[str, Any] = raw if isinstance(raw, dict) else {}
+            code, message = str(err.get("code", "http_error")), str(err.get("message", answer.reason))
+            raise LakehookClientError(answer.status_code, code, message, payload)
+        return payload
+
+
+def _seg(value: str) -> str:
+    return quote(value, safe="")
+
+
+__all__ = [
+    "FINAL_RUN_STATES",
+    "LakehookClient",
+    "LakehookClientError",
+    "WaitTimeout",
+    "WebhookVerificationError",
+    "verify_webhook",
+]

@@ -1,0 +1,248 @@
+"""The local stack behind ``lakehook dev`` and ``lakehook demo``: the same resolver code as the
+Lambda, on SQLite, with a loopback workspace that runs the bundle's jobs as local processes.
+
+Everything listens on 127.0.0.1. State lives in ``state_dir`` (``.lakehook/`` by default): the
+store, the workspace's runs and tokens, the signing key, per-run logs and the local volumes — so
+a restart (even after a kill) picks up where it stopped, with no duplicate run.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+import secrets
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("lakehook.dev")
+
+#: Timings for a laptop: look often, recover fast.
+LOCAL_SETTINGS: dict[str, int] = {
+    "stuck_claim_ms": 15_000,
+    "check_interval_ms": 2_000,
+    "propagate_grace_ms": 2_000,
+    "success_grace_ms": 1_500,
+    "run_watchdog_ms": 5_000,
+    "queue_poll_ms": 1_000,
+}
+
+
+@dataclass
+class PublishReport:
+    """What a publish changed: flow → new version, and flows left as they were."""
+
+    published: dict[str, int] = field(default_factory=dict)
+    unchanged: dict[str, int] = field(default_factory=dict)
+
+
+def signing_key(state_dir: Path) -> bytes:
+    """This stack's callback-token key: random on first start, kept (0600) so tokens survive restarts."""
+    path = state_dir / "signing-key.json"
+    if path.exists():
+        return base64.b64decode(json.loads(path.read_text())["key"])
+    key = secrets.token_bytes(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump({"key": base64.b64encode(key).decode()}, f)
+    return key
+
+
+class LocalStack:
+    """Resolver HTTP server + SQLite store + reconciler loop + local workspace, on loopback."""
+
+    def __init__(
+        self,
+        bundle_root: Path | str = ".",
+        state_dir: Path | str | None = None,
+        *,
+        port: int = 8765,
+        target: str | None = None,
+        variables: Mapping[str, str] | None = None,
+        resonate_compat: bool = False,
+        reconcile_interval_s: float = 0.5,
+        settings: Mapping[str, int] | None = None,
+        on_event: Callable[[str, dict[str, Any]], None] | None = None,
+    ) -> None:
+        self.bundle_root = Path(bundle_root).resolve()
+        self.state_dir = Path(state_dir).resolve() if state_dir else self.bundle_root / ".lakehook"
+        self.port = port
+        self.target = target
+        self.variables = dict(variables or {})
+        self.resonate_compat = resonate_compat
+        self.reconcile_interval_s = reconcile_interval_s
+        self.settings = {**LOCAL_SETTINGS, **dict(settings or {})}
+        self.on_event = on_event
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self.server: Any = None
+        self.workspace: Any = None
+        self.executor: Any = None
+        self.engine: Any = None
+        self.store: Any = None
+        self._bundle_mtime = 0.0
+
+    @property
+    def url(self) -> str:
+        return str(self.server.url)
+
+    def start(self) -> LocalStack:
+        """Start everything and publish the bundle's flows. Returns once the resolver answers."""
+        from lambda_resolver.core.ids import TokenSigner
+        from lambda_resolver.http import Services, create_app
+        from lambda_resolver.http.local_server import serve
+        from lambda_resolver.local import LocalWorkspace
+        from lambda_resolver.local.subprocess_executor import SubprocessExecutor
+        from lambda_resolver.stores.sqlite import SqliteStore
+
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        (self.state_dir / ".gitignore").write_text("*\n")
+        self.store = SqliteStore(self.state_dir / "lakehook.db")
+        ws_token = secrets.token_urlsafe(24)
+        self.executor = SubprocessExecutor(self.bundle_root, self.state_dir)
+        self.workspace = _workspace(LocalWorkspace, self.executor, ws_token, self.state_dir)
+        signer = TokenSigner({"local": signing_key(self.state_dir)}, "local")
+        hook_user, hook_password = "lakehook-local", secrets.token_urlsafe(16)
+        services = Services(
+            engine=lambda: self._engine(signer, ws_token),
+            signer=signer,
+            operator_open=True,
+            webhook_credentials=(hook_user, hook_password),
+            resonate_compat=self.resonate_compat,
+            job_ids=lambda key: self.workspace.job_ids().get(key),
+        )
+        # Bind first (the port is the callback URL), publish, then answer: a caller that sees the
+        # resolver up sees its flows too.
+        self.server = serve(create_app(services), "127.0.0.1", self.port, start=False)
+        self.engine = services.get_engine()
+        self.workspace.configure_webhooks(
+            f"{self.url}/v1/webhooks/databricks", username=hook_user, password=hook_password
+        )
+        self.publish()
+        self.server.start()
+        self._spawn(self._reconcile_loop, "lakehook-reconciler")
+        self._spawn(self._watch_bundle, "lakehook-bundle-watch")
+        return self
+
+    def _engine(self, signer: Any, ws_token: str) -> Any:
+        from lambda_resolver.core.context import Context, Settings
+        from lambda_resolver.core.engine import Engine
+        from lambda_resolver.databricks.launcher import SdkLauncher
+
+        launcher = SdkLauncher(config={"host": self.workspace.url, "token": ws_token}, retry_timeout_s=10)
+        settings = Settings(callback_url=self.url, **self.settings)
+        return Engine(Context(self.store, launcher, signer, settings, event=self._event))
+
+    def _event(self, name: str, fields: dict[str, Any]) -> None:
+        log.debug("%s %s", name, fields)
+        if self.on_event is not None:
+            self.on_event(name, fields)
+
+    # -- the bundle -------------------------------------------------------------------------------
+    def publish(self) -> PublishReport:
+        """Register the bundle's jobs with the workspace and publish every flow that changed."""
+        from lambda_resolver.compiler import check_bundle, load_bundle
+        from lambda_resolver.core.errors import CompileError
+        from lambda_resolver.local.task_plan import localize_job_settings
+
+        self._bundle_mtime = _bundle_mtime(self.bundle_root)
+        variables = dict(self.variables)
+        if "data_root" not in variables:
+            # Files the notebooks hand over land in the state directory, not in /Volumes, when the
+            # bundle has a `data_root` variable (the sample bundle's convention).
+            peek = load_bundle(self.bundle_root, self.target, strict=False)
+            if "data_root" in peek.variables or "data_root" in peek.unresolved_variables:
+                variables["data_root"] = str(self.state_dir / "volumes")
+        bundle = load_bundle(self.bundle_root, self.target, variables, strict=True)
+        flows, problems = check_bundle(bundle)
+        if problems:
+            raise CompileError(problems)
+        for key, job in bundle.jobs.items():
+            if not job.is_flow:
+                self.workspace.register_job(None, job.name, localize_job_settings(bundle, job), key=key)
+        ids = self.workspace.job_ids()
+        report = PublishReport()
+        for name, manifest in sorted(flows.items()):
+            candidate = manifest.with_job_ids(ids)
+            current = self.store.get_flow(name)
+            if current is not None and current.with_version(0) == candidate:
+                report.unchanged[name] = current.version
+                continue
+            report.published[name] = self.engine.publish(candidate).version
+        return report
+
+    def _watch_bundle(self) -> None:
+        from lambda_resolver.core.errors import CompileError
+
+        while not self._stop.wait(1.0):
+            mtime = _bundle_mtime(self.bundle_root)
+            if mtime == self._bundle_mtime:
+                continue
+            try:
+                report = self.publish()
+            except CompileError as exc:
+                self._bundle_mtime = mtime
+                log.warning(
+                    "the bundle changed but does not compile; kept the published flows:\n%s", exc.message
+                )
+                continue
+            if report.published:
+                self._event("flows_published", {"flows": report.published})
+
+    # -- the reconciler loop ----------------------------------------------------------------------
+    def _reconcile_loop(self) -> None:
+        from lambda_resolver.core.errors import LakehookError
+
+        while not self._stop.wait(self.reconcile_interval_s):
+            try:
+                for _ in range(100):
+                    if not self.engine.reconcile():
+                        break
+            except (LakehookError, OSError) as exc:
+                log.warning("reconciler pass failed, trying again: %s", exc)
+
+    def _spawn(self, target: Callable[[], None], name: str) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def stop(self) -> None:
+        """Stop cleanly: the loops, the notebooks' processes, the servers, the store."""
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(5)
+        if self.executor is not None:
+            self.executor.close()
+        if self.workspace is not None:
+            self.workspace.stop()
+        if self.server is not None:
+            self.server.close()
+        if self.store is not None:
+            self.store.close()
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _workspace(cls: Any, executor: Any, token: str, state_dir: Path) -> Any:
+    """The workspace, persistent in ``state_dir`` when this version of it supports that."""
+    try:
+        ws = cls(executor=executor, token=token, state_path=state_dir / "workspace.db")
+    except TypeError:
+        ws = cls(executor=executor, token=token)
+    return ws.start()
+
+
+def _bundle_mtime(root: Path) -> float:
+    newest = 0.0
+    for pattern in ("databricks.yml", "bundles/**/*.yml", "bundles/**/*.yaml"):
+        for path in root.glob(pattern):
+            newest = max(newest, path.stat().st_mtime)
+    return newest
