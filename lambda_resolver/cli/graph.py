@@ -66,13 +66,15 @@ def dot(manifest: FlowManifest, states: Mapping[str, str] | None = None) -> str:
         "digraph flow {",
         "  rankdir=LR;",
         '  node [shape=box, style="rounded,filled", fontname="Helvetica"];',
+        '  edge [fontname="Helvetica", fontsize=10];',
     ]
     for spec in manifest.tasks:
         state = states.get(spec.key)
         label = spec.key + (f"\\n{state}" if state else "")
         shape = "diamond" if spec.kind is TaskKind.CONDITION else "box"
         fill = STATE_COLORS.get(state or "", "#ffffff")
-        out.append(f'  "{spec.key}" [label="{label}", shape={shape}, fillcolor="{fill}"];')
+        style = ', style="rounded,filled,dashed"' if spec.kind is TaskKind.EXTERNAL else ""
+        out.append(f'  "{spec.key}" [label="{label}", shape={shape}, fillcolor="{fill}"{style}];')
     for spec in manifest.tasks:
         for dep in spec.depends_on:
             attrs = f' [label="{dep.outcome}"]' if dep.outcome else ""
