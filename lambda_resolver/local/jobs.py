@@ -2,7 +2,9 @@
 
 Jobs are registered from code (``lakehook dev`` registers the bundle's jobs, tests register
 what they need) with their Databricks job settings; re-registering a bundle key updates that
-job in place and keeps its id, as ``databricks bundle deploy`` does.
+job in place and keeps its id, as ``databricks bundle deploy`` does. With a state file
+(:class:`~lambda_resolver.local.persist.WorkspaceState`) jobs and the id counter outlive the
+process: a restarted workspace gives a bundle key the id it had, so published flows stay valid.
 """
 
 from __future__ import annotations
@@ -10,11 +12,13 @@ from __future__ import annotations
 import base64
 import binascii
 import copy
-import itertools
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from lambda_resolver.local.persist import WorkspaceState
 
 MAX_LIST_LIMIT = 100
 DEFAULT_LIST_LIMIT = 20
@@ -87,10 +91,15 @@ class LocalJob:
 class JobRegistry:
     """Thread-safe job registry with Databricks' ``jobs/get`` and ``jobs/list`` answers."""
 
-    def __init__(self, first_id: int = 1001) -> None:
+    def __init__(self, first_id: int = 1001, *, state: WorkspaceState | None = None) -> None:
         self._jobs: dict[int, LocalJob] = {}
-        self._ids = itertools.count(first_id)
+        self._next_id = first_id
         self._lock = threading.Lock()
+        self._state = state
+        if state is not None:  # the jobs registered before a restart, and where the ids were
+            for row in state.jobs():
+                self._jobs[row.job_id] = LocalJob(row.job_id, row.key, row.settings, row.created_time)
+            self._next_id = max(first_id, state.counter("job_id") or first_id)
 
     def register(
         self, job_id: int | None, name: str, spec: Mapping[str, Any], key: str | None, now: int
@@ -102,11 +111,24 @@ class JobRegistry:
         with self._lock:
             if job_id is None and key is not None:
                 job_id = next((j.job_id for j in self._jobs.values() if j.key == key), None)
+            next_id = self._next_id
             if job_id is None:
-                job_id = next(i for i in self._ids if i not in self._jobs)
+                while next_id in self._jobs:
+                    next_id += 1
+                job_id, next_id = next_id, next_id + 1
             old = self._jobs.get(job_id)
             created = old.created_time if old is not None else now
-            self._jobs[job_id] = LocalJob(job_id, key, settings, created)
+            job = LocalJob(job_id, key, settings, created)
+            if self._state is not None:  # on disk first: a failed write registers nothing
+                self._state.save_job(
+                    job_id,
+                    key=key,
+                    name=job.name,
+                    settings=settings,
+                    created_time=created,
+                    next_job_id=next_id,
+                )
+            self._jobs[job_id], self._next_id = job, next_id
             return job_id
 
     def get(self, job_id: int) -> LocalJob:

@@ -5,17 +5,21 @@ validates ``job_parameters`` against the job's declared parameters. ``runs/get``
 ``runs/get-output`` (task run ids only) and ``runs/cancel`` answer as Databricks does,
 errors included. The executor reports back through :meth:`JobsApi.mark_running` and
 :meth:`JobsApi.finish` (the :class:`~lambda_resolver.local.runs.RunReporter` door).
+
+With a state file (:class:`~lambda_resolver.local.persist.WorkspaceState`) every run is on
+disk before the request that changed it is answered — a new run with its token before run-now
+replies — and a new ``JobsApi`` on that file knows every run, token and task-run id of the
+previous process; :meth:`JobsApi.resume` deals with the runs that process left active.
 """
 
 from __future__ import annotations
 
-import itertools
 import json
 import re
 import threading
 from collections import Counter
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lambda_resolver.core.clock import Clock
 from lambda_resolver.local.executors import Executor, exit_value
@@ -26,9 +30,16 @@ from lambda_resolver.local.runs import (
     LocalRun,
     LocalTask,
     output_to_api,
+    reset_run,
+    restore_run,
+    run_doc,
+    run_from_doc,
     run_to_api,
     task_to_api,
 )
+
+if TYPE_CHECKING:
+    from lambda_resolver.local.persist import WorkspaceState
 
 MAX_TOKEN_CHARS = 64
 MAX_PARAMETER_BYTES = 10_000
@@ -37,6 +48,7 @@ MULTI_TASK_OUTPUT = (
     "Retrieving the output of runs with multiple tasks is not supported. "
     "Please retrieve the output of each individual task run instead."
 )
+STOPPED_MESSAGE = "the local workspace stopped while this run was active"
 
 
 class JobsApi:
@@ -51,19 +63,24 @@ class JobsApi:
         *,
         on_change: Callable[[LocalRun], None] = lambda run: None,
         first_run_id: int = 700_001,
+        state: WorkspaceState | None = None,
     ) -> None:
         self.jobs = jobs
         self.executor = executor
         self.clock = clock
         self._url = url
         self._on_change = on_change
-        self._ids = itertools.count(first_run_id)
+        self._next_id = first_run_id  # job runs and task runs share one id sequence
         self._runs: dict[int, LocalRun] = {}
         self._tasks: dict[int, tuple[LocalRun, LocalTask]] = {}  # task run id → (run, task)
         self._by_token: dict[str, int] = {}
         self._started: Counter[str] = Counter()  # runs started per token: at most 1
         self.run_now_calls: Counter[str] = Counter()  # run-now requests per token, re-sends too
         self._cond = threading.Condition(threading.RLock())
+        self._state = state
+        self._interrupted: list[int] = []  # runs the previous process left active (see resume)
+        if state is not None:
+            self._load(state, first_run_id)
 
     # -- the API -------------------------------------------------------------------------------------
     def run_now(self, body: Mapping[str, Any]) -> dict[str, Any]:
@@ -82,10 +99,7 @@ class JobsApi:
                     return {"run_id": existing, "number_in_job": existing}
             run = self._new_run(job.job_id, job.name, job.settings, params, token)
         self._on_change(run)
-        try:
-            self.executor.start(run)
-        except Exception as exc:  # the executor could not start it: the run ends at once  # noqa: BLE001
-            self.finish(run.run_id, "INTERNAL_ERROR", message=f"Could not start the run: {exc}")
+        self._start(run)
         return {"run_id": run.run_id, "number_in_job": run.run_id}
 
     def get_run(self, query: Mapping[str, str]) -> dict[str, Any]:
@@ -122,11 +136,13 @@ class JobsApi:
                 raise invalid(f"Run {run_id} does not exist.")
             if run.ended or run.cancel_requested.is_set():
                 return {}
+            before = self._snapshot(run)
             run.cancel_requested.set()
             run.life = "TERMINATING"
             for t in run.tasks:
                 if not t.ended:
                     t.life = "TERMINATING"
+            self._save(run, before)
             self._cond.notify_all()
         self.executor.cancel(run)
         return {}
@@ -138,13 +154,18 @@ class JobsApi:
             run = self._runs[run_id]
             if run.ended or run.cancel_requested.is_set():
                 return
+            before = self._snapshot(run)
             now = self.clock.now()
+            changed = False
             for t in [run.task(task_key)] if task_key else run.tasks:
                 if t.life in ("PENDING", "QUEUED"):
                     t.life, t.start_time, t.message = "RUNNING", now, ""
+                    changed = True
             started = run.life in ("PENDING", "QUEUED")
             if started:
                 run.life, run.message = "RUNNING", ""
+            if changed or started:
+                self._save(run, before)
             self._cond.notify_all()
         if started:
             self._on_change(run)
@@ -177,6 +198,7 @@ class JobsApi:
                 return False
             if run.cancel_requested.is_set() and result not in ("CANCELED", "TIMEDOUT"):
                 result, message = "CANCELED", message or "Run cancelled."
+            before = self._snapshot(run)
             now = self.clock.now()
             for t in [carrier] if task_key else [t for t in run.tasks if not t.ended]:
                 t.life, t.result, t.message, t.end_time = life, result, message, now
@@ -186,10 +208,37 @@ class JobsApi:
             if ended:
                 run.life = "INTERNAL_ERROR" if any(t.life == "INTERNAL_ERROR" for t in run.tasks) else life
                 run.result, run.message, run.end_time = _run_result(run.tasks), message, now
+            self._save(run, before)
             self._cond.notify_all()
         if ended:
             self._on_change(run)
         return True
+
+    # -- restarts -------------------------------------------------------------------------------------
+    def resume(self, execute: bool = True) -> list[LocalRun]:
+        """Deal, once, with the runs the previous process left active (PENDING, QUEUED,
+        RUNNING or TERMINATING in the state file). ``execute``: each goes back to PENDING and to
+        the executor again — same run id, task-run ids, token and parameters; the notebook runs
+        again from the top (locally the workspace dies with the resolver's process, where a real
+        workspace would have kept the run going). Otherwise each ends INTERNAL_ERROR
+        (:data:`STOPPED_MESSAGE`). A run whose cancel was requested ends CANCELED either way.
+        Returns the runs dealt with."""
+        with self._cond:
+            runs = [self._runs[i] for i in self._interrupted]
+            self._interrupted = []
+        for run in runs:
+            if run.cancel_requested.is_set() or run.life == "TERMINATING":
+                self.finish(run.run_id, "CANCELED", message="Run cancelled.")
+            elif not execute:
+                self.finish(run.run_id, "INTERNAL_ERROR", message=STOPPED_MESSAGE)
+            else:
+                with self._cond:
+                    before = self._snapshot(run)
+                    reset_run(run)
+                    self._save(run, before)
+                    self._cond.notify_all()
+                self._start(run)
+        return runs
 
     # -- for tests and the local stack ---------------------------------------------------------------
     def run(self, run_id: int) -> LocalRun:
@@ -225,19 +274,31 @@ class JobsApi:
             raise invalid(f"Run {run_id} does not exist.")
         return run
 
+    def _start(self, run: LocalRun) -> None:
+        try:
+            self.executor.start(run)
+        except Exception as exc:  # the executor could not start it: the run ends at once  # noqa: BLE001
+            self.finish(run.run_id, "INTERNAL_ERROR", message=f"Could not start the run: {exc}")
+
+    def _take_id(self) -> int:
+        run_id, self._next_id = self._next_id, self._next_id + 1
+        return run_id
+
     def _new_run(
         self, job_id: int, name: str, settings: dict[str, Any], params: dict[str, str], token: str | None
     ) -> LocalRun:
         now = self.clock.now()
-        run_id = next(self._ids)
+        run_id = self._take_id()
         specs = list(settings.get("tasks") or []) or [
             {"task_key": name or "main", "notebook_task": {"notebook_path": f"/local/{name or job_id}"}}
         ]
         tasks = [
-            LocalTask(str(s.get("task_key", f"task_{i}")), next(self._ids), dict(s))
+            LocalTask(str(s.get("task_key", f"task_{i}")), self._take_id(), dict(s))
             for i, s in enumerate(specs)
         ]
         run = LocalRun(run_id, job_id, name, settings, params, tasks, self, token, start_time=now)
+        if self._state is not None:  # on disk, token and all, before run-now answers
+            self._state.add_run(run_doc(run), self._next_id)
         self._runs[run_id] = run
         for t in tasks:
             self._tasks[t.run_id] = (run, t)
@@ -246,6 +307,37 @@ class JobsApi:
             self._started[token] += 1
         self._cond.notify_all()
         return run
+
+    def _load(self, state: WorkspaceState, first_run_id: int) -> None:
+        """Every run of the state file, live again; the active ones wait for :meth:`resume`."""
+        highest = 0
+        for doc in state.runs():
+            run = run_from_doc(doc, self)
+            self._runs[run.run_id] = run
+            for t in run.tasks:
+                self._tasks[t.run_id] = (run, t)
+            if run.idempotency_token is not None:
+                self._by_token[run.idempotency_token] = run.run_id
+                self._started[run.idempotency_token] += 1
+            if not run.ended:
+                self._interrupted.append(run.run_id)
+            highest = max(highest, run.run_id, *(t.run_id for t in run.tasks))
+        self._next_id = max(first_run_id, state.counter("run_id") or 0, highest + 1)
+
+    def _snapshot(self, run: LocalRun) -> dict[str, Any] | None:
+        """The run's document before a change, to undo it if the state file refuses the change."""
+        return run_doc(run) if self._state is not None else None
+
+    def _save(self, run: LocalRun, before: dict[str, Any] | None) -> None:
+        """Record a change of ``run`` (under the lock); undone in memory if the write fails."""
+        if self._state is None:
+            return
+        try:
+            self._state.save_run(run_doc(run))
+        except BaseException:
+            if before is not None:
+                restore_run(run, before)
+            raise
 
     @staticmethod
     def _parameters(job_id: int, declared: list[dict[str, Any]], given: Any) -> dict[str, str]:
@@ -285,4 +377,4 @@ def _run_result(tasks: list[LocalTask]) -> str:
     return "SUCCESS"
 
 
-__all__ = ["MULTI_TASK_OUTPUT", "ApiError", "JobsApi"]
+__all__ = ["MULTI_TASK_OUTPUT", "STOPPED_MESSAGE", "ApiError", "JobsApi"]

@@ -5,11 +5,16 @@ with a result (SUCCESS/FAILED/TIMEDOUT/CANCELED), one task run per task of the j
 its own id, distinct from the job run id), and the notebook exit value stored on the task
 run, as ``runs/get-output`` returns it. The workspace owns these records and changes them
 under its lock; executors change them only through the :class:`RunReporter` door.
+:func:`run_doc` and :func:`run_from_doc` turn a run into a JSON document and back (the
+workspace's state file keeps runs that way).
 """
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -220,3 +225,76 @@ def output_to_api(t: LocalTask, run: LocalRun, url: str) -> dict[str, Any]:
         body["logs"] = t.logs
         body["logs_truncated"] = False
     return body
+
+
+# -- documents (the state file) ----------------------------------------------------------------------
+_TASK_FIELDS = tuple(f.name for f in dataclasses.fields(LocalTask))
+_TASK_STATE = (
+    "life",
+    "result",
+    "message",
+    "start_time",
+    "end_time",
+    "output",
+    "truncated",
+    "error",
+    "error_trace",
+    "logs",
+)
+_RUN_STATE = ("life", "result", "message", "start_time", "end_time")
+
+
+def run_doc(run: LocalRun) -> dict[str, Any]:
+    """The run as a JSON document: everything but its reporter (a copy; the run is not shared)."""
+    return {
+        "run_id": run.run_id,
+        "job_id": run.job_id,
+        "job_name": run.job_name,
+        "job_settings": copy.deepcopy(run.job_settings),
+        "job_parameters": dict(run.job_parameters),
+        "idempotency_token": run.idempotency_token,
+        **{name: getattr(run, name) for name in _RUN_STATE},
+        "cancel_requested": run.cancel_requested.is_set(),
+        "tasks": [dataclasses.asdict(t) for t in run.tasks],
+    }
+
+
+def run_from_doc(doc: Mapping[str, Any], reporter: RunReporter) -> LocalRun:
+    """The run a :func:`run_doc` document describes, reporting to ``reporter``."""
+    tasks = [LocalTask(**{k: v for k, v in t.items() if k in _TASK_FIELDS}) for t in doc["tasks"]]
+    run = LocalRun(
+        int(doc["run_id"]),
+        int(doc["job_id"]),
+        str(doc["job_name"]),
+        dict(doc["job_settings"]),
+        dict(doc["job_parameters"]),
+        tasks,
+        reporter,
+        doc.get("idempotency_token"),
+    )
+    restore_run(run, doc)
+    return run
+
+
+def restore_run(run: LocalRun, doc: Mapping[str, Any]) -> None:
+    """Put back the states a :func:`run_doc` document recorded, in place (task objects kept)."""
+    for name in _RUN_STATE:
+        setattr(run, name, doc[name])
+    if doc.get("cancel_requested"):
+        run.cancel_requested.set()
+    else:
+        run.cancel_requested.clear()
+    for task, saved in zip(run.tasks, doc["tasks"], strict=True):
+        for name in _TASK_STATE:
+            setattr(task, name, saved[name])
+
+
+def reset_run(run: LocalRun) -> None:
+    """Back to PENDING, every task too, results and outputs cleared: ready to execute again
+    (same run id, task-run ids, token and parameters; ``start_time`` is still the trigger's)."""
+    run.life, run.result, run.message, run.end_time = "PENDING", None, "", 0
+    run.cancel_requested.clear()
+    blank = LocalTask("", 0, {})
+    for task in run.tasks:
+        for name in _TASK_STATE:
+            setattr(task, name, getattr(blank, name))

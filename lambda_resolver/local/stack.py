@@ -104,7 +104,9 @@ class LocalStack:
         self.store = SqliteStore(self.state_dir / "lakehook.db")
         ws_token = secrets.token_urlsafe(24)
         self.executor = SubprocessExecutor(self.bundle_root, self.state_dir)
-        self.workspace = _workspace(LocalWorkspace, self.executor, ws_token, self.state_dir)
+        self.workspace = LocalWorkspace(
+            executor=self.executor, token=ws_token, state_path=self.state_dir / "workspace.db"
+        ).start()
         signer = TokenSigner({"local": signing_key(self.state_dir)}, "local")
         hook_user, hook_password = "lakehook-local", secrets.token_urlsafe(16)
         services = Services(
@@ -215,10 +217,12 @@ class LocalStack:
         self._stop.set()
         for thread in self._threads:
             thread.join(5)
+        # The workspace's state file closes first: the executor's close cancels active runs, and a
+        # clean stop must leave them to be resumed on the next start, as a kill does.
+        if self.workspace is not None:
+            self.workspace.close()
         if self.executor is not None:
             self.executor.close()
-        if self.workspace is not None:
-            self.workspace.stop()
         if self.server is not None:
             self.server.close()
         if self.store is not None:
@@ -229,15 +233,6 @@ class LocalStack:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-
-
-def _workspace(cls: Any, executor: Any, token: str, state_dir: Path) -> Any:
-    """The workspace, persistent in ``state_dir`` when this version of it supports that."""
-    try:
-        ws = cls(executor=executor, token=token, state_path=state_dir / "workspace.db")
-    except TypeError:
-        ws = cls(executor=executor, token=token)
-    return ws.start()
 
 
 def _bundle_mtime(root: Path) -> float:

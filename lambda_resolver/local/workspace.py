@@ -7,6 +7,15 @@ token=...)``): ``jobs/run-now`` with idempotency tokens, ``jobs/runs/get``,
 Databricks of the tests and the core of ``lakehook dev``: an :class:`Executor` runs what is
 triggered, ``faults`` scripts misbehaviour per route, ``configure_webhooks`` turns on job
 notifications.
+
+With ``state_path`` the workspace keeps its jobs, id counters and runs (idempotency tokens
+included) in a SQLite file (:mod:`~lambda_resolver.local.persist`), written before each answer:
+a workspace started again on that file — after a clean stop or a kill — answers a known token
+with the run it already started, gives a bundle key the job id it had, and continues the run
+ids. Runs the previous process left active are executed again from the top when it starts
+(``resume=True``; locally the workspace shares the resolver's process, so a restart interrupts
+them, where a real workspace would have kept them running), or end INTERNAL_ERROR
+(``resume=False``).
 """
 
 from __future__ import annotations
@@ -23,8 +32,9 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
 from lambda_resolver.core.clock import Clock, SystemClock
@@ -34,6 +44,9 @@ from lambda_resolver.local.jobs import ApiError, JobRegistry
 from lambda_resolver.local.jobs_api import JobsApi
 from lambda_resolver.local.runs import LocalRun
 from lambda_resolver.local.webhooks import Webhooks, WebhookTarget
+
+if TYPE_CHECKING:
+    from lambda_resolver.local.persist import WorkspaceState
 
 log = logging.getLogger("lakehook.local")
 
@@ -52,7 +65,13 @@ _ROUTES: dict[tuple[str, str], Route] = {
 
 class LocalWorkspace:
     """A Databricks workspace on loopback, for databricks-sdk. Use as a context manager, or
-    ``start()``/``stop()``. With ``token`` set, API calls need ``Authorization: Bearer <token>``."""
+    ``start()``/``stop()``. With ``token`` set, API calls need ``Authorization: Bearer <token>``.
+
+    ``state_path``: keep jobs, runs and tokens in that SQLite file across restarts (the module
+    docstring); ``resume``: on ``start()``, execute again the runs a previous process left
+    active (True) or end them INTERNAL_ERROR (False). Without ``state_path`` everything is in
+    memory. ``close()`` (or leaving the ``with`` block) stops serving and freezes the file: what
+    runs report afterwards is not recorded, as if the process had died there."""
 
     def __init__(
         self,
@@ -64,24 +83,48 @@ class LocalWorkspace:
         clock: Clock | None = None,
         workspace_id: int = 1_234_567_890_123_456,
         allow_remote: bool = False,
+        state_path: Path | str | None = None,
+        resume: bool = True,
     ) -> None:
         if not allow_remote and not _is_loopback(host):
             raise ValueError(f"the local workspace binds loopback only, not {host!r} (allow_remote=True)")
         self.host, self.port, self.token, self.workspace_id = host, port, token, workspace_id
+        self.resume = resume
+        self.state: WorkspaceState | None = None
+        if state_path is not None:
+            from lambda_resolver.local.persist import WorkspaceState
+
+            self.state = WorkspaceState(state_path)
         self.faults = Faults()
         self.webhooks = Webhooks(workspace_id)
-        self.jobs = JobRegistry()
         self.clock: Clock = clock or SystemClock()
-        self.api = JobsApi(self.jobs, executor, self.clock, lambda: self.url, on_change=self.webhooks.notify)
+        try:
+            self.jobs = JobRegistry(state=self.state)
+            self.api = JobsApi(
+                self.jobs,
+                executor,
+                self.clock,
+                lambda: self.url,
+                on_change=self.webhooks.notify,
+                state=self.state,
+            )
+        except BaseException:
+            if self.state is not None:
+                self.state.close()
+            raise
         self.requests: Counter[str] = Counter()  # requests received per route, faulted ones too
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self._resumed = False
 
     # -- lifecycle ------------------------------------------------------------------------------------
     def start(self) -> LocalWorkspace:
-        """Bind and serve on a background thread; ``port=0`` picks a free port (see ``url``)."""
+        """Bind and serve on a background thread; ``port=0`` picks a free port (see ``url``).
+        The first start deals with the runs a previous process left active (``resume``)."""
         if self._server is not None:
             return self
+        if self.state is not None and self.state.closed:
+            raise RuntimeError(f"this local workspace was closed ({self.state.path}); open a new one")
         server = _Server((self.host, self.port), _Handler)
         server.workspace = self
         self.port = int(server.server_address[1])
@@ -90,9 +133,13 @@ class LocalWorkspace:
             target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="local-workspace", daemon=True
         )
         self._thread.start()
+        if not self._resumed:
+            self._resumed = True
+            self.api.resume(self.resume)
         return self
 
     def stop(self) -> None:
+        """Stop serving (``start()`` serves again); the state file stays open."""
         server, self._server = self._server, None
         if server is not None:
             server.shutdown()
@@ -100,13 +147,20 @@ class LocalWorkspace:
         if self._thread is not None:
             self._thread.join(5)
 
+    def close(self) -> None:
+        """Stop serving and close the state file (if any): runs still active stay active in it,
+        to be resumed by the next workspace on that file."""
+        self.stop()
+        if self.state is not None:
+            self.state.close()
+
     def __enter__(self) -> LocalWorkspace:
         return self.start()
 
     def __exit__(
         self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self.stop()
+        self.close()
 
     @property
     def executor(self) -> Executor:
