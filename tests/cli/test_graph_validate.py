@@ -31,7 +31,9 @@ def test_mermaid_draws_every_task_edge_and_condition_outcome() -> None:
 
 def test_dot_marks_external_tasks_and_conditions() -> None:
     text = dot(compile_bundle(REPO, environ={})["ml_pipeline"])
-    assert '"approve" [label="approve", shape=box, fillcolor="#ffffff", style="rounded,filled,dashed"]' in text
+    assert (
+        '"approve" [label="approve", shape=box, fillcolor="#ffffff", style="rounded,filled,dashed"]' in text
+    )
     assert '"check_metric" [label="check_metric", shape=diamond' in text
 
 
