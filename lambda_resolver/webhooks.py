@@ -107,6 +107,10 @@ class HttpNotifier:
     def __repr__(self) -> str:
         return f"HttpNotifier(timeout_s={self._timeout_s})"
 
+    def set_secret(self, secret: str | bytes) -> None:
+        """Sign from now on with ``secret`` (a rotation)."""
+        self._secret = secret_bytes(secret)
+
     def notify(self, kind: str, record_id: str, url: str) -> bool:
         import requests
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -36,6 +37,7 @@ class Resolver:
         secretsmanager: Callable[[], Any] | None = None,
         lambda_client: Callable[[], Any] | None = None,
         launcher: Callable[[dict[str, Any]], Any] | None = None,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         self.environ = dict(os.environ if environ is None else environ)
         self._dynamodb = dynamodb or _boto("dynamodb")
@@ -47,6 +49,9 @@ class Resolver:
         self._services: Any = None
         self._callback_url: str | None = None
         self.telemetry: Any = None
+        self._now = clock or time.monotonic
+        self._secrets_read_at = 0.0
+        self._config: AwsConfig | None = None
 
     def __call__(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
         from lambda_resolver.http.invoke import is_http_event
@@ -54,6 +59,7 @@ class Resolver:
         if is_http_event(event):
             self._learn_url(event)
         handler = self._build(context)
+        self._refresh_secrets()
         if self.telemetry is not None:
             self.telemetry.start_request()
         try:
@@ -79,18 +85,46 @@ class Resolver:
         from lambda_resolver.http.services import Services
 
         config = AwsConfig.from_env(self.environ)
-        keys = parse_signing_keys(self.secrets.get(config.signing_secret))
-        operator_key = self.secrets.get(config.operator_secret).strip() if config.operator_secret else None
-        webhook = parse_basic(self.secrets.get(config.webhook_secret)) if config.webhook_secret else None
+        self._config = config
+        keys, operator_key, webhook = self._read_secrets(config)
         self.telemetry = build_telemetry()
         self._services = Services(
             engine=lambda: self._engine(config, keys.notify_secret, context),
             signer=keys.signer,
-            operator_key=operator_key or None,
+            operator_key=operator_key,
             webhook_credentials=webhook,
             resonate_compat=config.resonate_compat,
         )
         return make_handler(self._services)
+
+    def _read_secrets(self, config: AwsConfig) -> tuple[Any, str | None, tuple[str, str] | None]:
+        keys = parse_signing_keys(self.secrets.get(config.signing_secret))
+        operator_key = self.secrets.get(config.operator_secret).strip() if config.operator_secret else None
+        webhook = parse_basic(self.secrets.get(config.webhook_secret)) if config.webhook_secret else None
+        self._secrets_read_at = self._now()
+        return keys, operator_key or None, webhook
+
+    def _refresh_secrets(self) -> None:
+        """Re-read the secrets once their cache lifetime has passed, so a rotation (a new signing
+        key, operator key or webhook password) reaches warm containers within that lifetime."""
+        if self._config is None or self._now() - self._secrets_read_at < self.secrets.ttl_s:
+            return
+        with self._lock:
+            if self._now() - self._secrets_read_at < self.secrets.ttl_s:
+                return
+            assert self._config is not None
+            keys, operator_key, webhook = self._read_secrets(self._config)
+            services = self._services
+            services.signer, services.operator_key, services.webhook_credentials = (
+                keys.signer,
+                operator_key,
+                webhook,
+            )
+            engine = services._engine  # the engine signs new attempts' tokens with the active key
+            if engine is not None:
+                engine.ctx.signer = keys.signer
+                if keys.notify_secret and engine.ctx.notifier is not None:
+                    engine.ctx.notifier.set_secret(keys.notify_secret)
 
     def _engine(self, config: AwsConfig, notify_secret: str | None, context: Any) -> Any:
         from lambda_resolver.core.context import Context, Settings

@@ -18,7 +18,7 @@ class SecretCache:
     def __init__(self, client_factory: Callable[[], Any] | None = None, *, ttl_s: float = 300.0) -> None:
         self._factory = client_factory
         self._client: Any = None
-        self._ttl_s = ttl_s
+        self.ttl_s = ttl_s
         self._values: dict[str, tuple[float, str]] = {}
         self._lock = threading.Lock()
 
@@ -40,7 +40,7 @@ class SecretCache:
         now = time.monotonic()
         with self._lock:
             hit = self._values.get(secret_id)
-            if hit is not None and now - hit[0] < self._ttl_s:
+            if hit is not None and now - hit[0] < self.ttl_s:
                 return hit[1]
         answer = self._sm().get_secret_value(SecretId=secret_id)
         value = answer.get("SecretString")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -221,3 +222,27 @@ def test_a_databricks_webhook_settles_from_a_re_read_of_the_run(
     reply = resolver(event, Ctx())
     assert reply["statusCode"] == 200
     assert json.loads(reply["body"])["promise"]["state"] == "REJECTED_CANCELED"
+
+
+def test_a_rotated_signing_key_reaches_a_warm_container_within_the_cache_lifetime(
+    stack: tuple[Resolver, LocalWorkspace],
+) -> None:
+    resolver, ws = stack
+    now = [time.monotonic()]
+    resolver._now = lambda: now[0]  # the container's clock, moved by hand
+    resolver({"lakehook": "start_run", "flow": "nightly", "run_id": "r-4", "params": {}}, Ctx())
+    _, old = handle_of(ws, "extract_a")
+    assert old.token.startswith("k1.")
+    sm = boto3.client("secretsmanager", region_name="us-east-1")
+    rotated = {"active": "k2", "keys": {**KEYS["keys"], "k2": base64.b64encode(b"2" * 32).decode()}}
+    sm.put_secret_value(SecretId=resolver._config.signing_secret, SecretString=json.dumps(rotated))  # type: ignore[union-attr]
+    now[0] += resolver.secrets.ttl_s + 1
+    resolver.secrets.clear()
+    status, _ = call(
+        resolver, "POST", f"/v1/promises/{old.promise_id}/resolve", {"value": {"rows": 1}}, token=old.token
+    )
+    assert status == 200  # tokens of the old key still verify during the rotation
+    _, b = handle_of(ws, "extract_b")
+    call(resolver, "POST", f"/v1/promises/{b.promise_id}/resolve", {"value": {"rows": 2}}, token=b.token)
+    _, new = handle_of(ws, "combine")
+    assert new.token.startswith("k2.")  # new attempts are signed with the new active key
