@@ -148,6 +148,11 @@ class LakehookClient:
     def publish(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
         return self._call("POST", "/v1/flows", dict(manifest))
 
+    def get_flow(self, name: str, version: int | None = None) -> dict[str, Any]:
+        """A published flow's manifest (the latest version unless ``version``)."""
+        query = {"version": str(version)} if version is not None else None
+        return self._call("GET", f"/v1/flows/{_seg(name)}", query=query)
+
     def list_flows(self) -> list[Any]:
         flows: list[Any] = self._call("GET", "/v1/flows").get("flows", [])
         return flows

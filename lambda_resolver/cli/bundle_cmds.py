@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from lambda_resolver.cli.app import EXIT_USAGE, app
 from lambda_resolver.core.errors import CompileError, Problem
@@ -41,7 +42,10 @@ def print_problems(problems: list[Problem]) -> None:
         scope = " ".join(
             x for x in (f"job {p.job}" if p.job else "", f"task {p.task}" if p.task else "") if x
         )
-        err.print(f"  [bold]{where}[/] {scope} [dim]\\[{p.code}][/]\n    {p.message}", highlight=False)
+        err.print(
+            f"  [bold]{escape(where)}[/] {escape(scope)} [dim]\\[{p.code}][/]\n    {escape(p.message)}",
+            highlight=False,
+        )
 
 
 @app.command()
