@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +20,7 @@ from lambda_resolver.core.manifest import FlowManifest
 from lambda_resolver.http import Services, create_app, handle
 from lambda_resolver.stores.sqlite import SqliteStore
 
+from support.aws import LockedClient, moto_table
 from support.events import http_event
 from support.flows import flow, job_task
 from support.harness import Harness
@@ -160,37 +160,7 @@ def make_event() -> Callable[..., dict[str, Any]]:
 @pytest.fixture
 def dynamodb_harness(monkeypatch: pytest.MonkeyPatch) -> Iterator[Harness]:
     """The engine on DynamoDB (moto, in process), one call at a time (moto is not atomic)."""
-    try:
-        import boto3
-        from moto import mock_aws
+    from lambda_resolver.stores.dynamodb import DynamoStore
 
-        from lambda_resolver.stores.dynamodb import DynamoStore, create_table
-    except ImportError as exc:  # the DynamoDB store is optional in a partial checkout
-        pytest.skip(f"DynamoDB store not importable: {exc}")
-    for k, v in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(k, v)
-    with mock_aws():
-        raw = boto3.client("dynamodb", region_name="us-east-1")
-        create_table(raw, "lakehook-http-test")
-        yield Harness(DynamoStore("lakehook-http-test", client=_Locked(raw)))
-
-
-class _Locked:
-    def __init__(self, client: Any) -> None:
-        self._client = client
-        self._lock = threading.Lock()
-
-    def __getattr__(self, name: str) -> Any:
-        attr = getattr(self._client, name)
-        if not callable(attr):
-            return attr
-
-        def call(*args: Any, **kwargs: Any) -> Any:
-            with self._lock:
-                return attr(*args, **kwargs)
-
-        return call
+    with moto_table(monkeypatch, "lakehook-http-test") as client:
+        yield Harness(DynamoStore("lakehook-http-test", client=LockedClient(client)))

@@ -2,35 +2,14 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from lambda_resolver.core.store import Store
 
-
-class LockedClient:
-    """A boto3 client whose calls run one at a time. moto is not atomic under parallel requests
-    (lost ADDs, conditional writes that both succeed), so races are proven behind this lock on
-    moto, and without any lock on SQLite."""
-
-    def __init__(self, client: Any) -> None:
-        self._client = client
-        self._lock = threading.Lock()
-
-    def __getattr__(self, name: str) -> Any:
-        attr = getattr(self._client, name)
-        if not callable(attr):
-            return attr
-
-        def call(*args: Any, **kwargs: Any) -> Any:
-            with self._lock:
-                return attr(*args, **kwargs)
-
-        return call
+from support.aws import LockedClient, moto_table
 
 
 @pytest.fixture
@@ -44,20 +23,9 @@ def sqlite_store(tmp_path: Path) -> Iterator[Store]:
 
 @pytest.fixture
 def dynamodb_store(monkeypatch: pytest.MonkeyPatch) -> Iterator[Store]:
-    import boto3
-    from moto import mock_aws
+    from lambda_resolver.stores.dynamodb import DynamoStore
 
-    from lambda_resolver.stores.dynamodb import DynamoStore, create_table
-
-    for k, v in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(k, v)
-    with mock_aws():
-        client = boto3.client("dynamodb", region_name="us-east-1")
-        create_table(client, "lakehook-test")
+    with moto_table(monkeypatch, "lakehook-test") as client:
         yield DynamoStore("lakehook-test", client=LockedClient(client))
 
 

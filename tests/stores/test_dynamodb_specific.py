@@ -14,8 +14,9 @@ import pytest
 
 from lambda_resolver.core.errors import NotFound, StoreConflict, ValueTooLarge
 from lambda_resolver.core.models import Promise, PromiseState, Run, RunState, Task, TaskState
-from lambda_resolver.stores.dynamodb import DynamoStore, create_table
+from lambda_resolver.stores.dynamodb import DynamoStore
 
+from support.aws import moto_table
 from support.flows import flow, job_task
 from support.harness import Harness
 
@@ -49,18 +50,7 @@ class Recording:
 
 @pytest.fixture
 def client(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    import boto3
-    from moto import mock_aws
-
-    for k, v in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(k, v)
-    with mock_aws():
-        raw = boto3.client("dynamodb", region_name="us-east-1")
-        create_table(raw, TABLE)
+    with moto_table(monkeypatch, TABLE) as raw:
         yield raw
 
 
