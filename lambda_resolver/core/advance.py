@@ -62,6 +62,14 @@ class Advancer:
         if t.state in ACTIVE_TASK_STATES:
             p = self.ctx.store.get_promise(t.promise_id) if t.promise_id else None
             if p is not None and p.state.settled:
+                if (
+                    t.state is T.TRIGGERING
+                    and spec.kind is TaskKind.JOB
+                    and p.databricks_run_id is None
+                    and p.state in (PromiseState.REJECTED_CANCELED, PromiseState.REJECTED_TIMEDOUT)
+                ):
+                    self._stop_unrecorded_run(run, manifest, spec, p)
+                    p = self.ctx.store.get_promise(p.id) or p
                 return self._finish_attempt(spec, t, p)
             if t.state is T.TRIGGERING:
                 return self._launch(run, manifest, spec, t, p)
@@ -132,34 +140,20 @@ class Advancer:
         if run.stop_reason:
             error = _err("Canceled", "the run was canceled")
             return self._settle_self(spec, t, PromiseState.REJECTED_CANCELED, error=error)
-        resolver = ReferenceResolver(ctx.store, run, manifest)
         if spec.kind is TaskKind.CONDITION:
-            return self._run_condition(spec, t, resolver)
+            return self._run_condition(spec, t, ReferenceResolver(ctx.store, run, manifest))
         if spec.kind is TaskKind.EXTERNAL:
             # Nothing to start: the promise waits for an outside settle (an approval, a system).
             return self._mark_running(t, p, None, None)
-        assert spec.job_key is not None
-        job = manifest.job(spec.job_key)
-        if job.job_id is None:
-            msg = f"job '{job.key}' has no Databricks job id: deploy the bundle and run `lakehook publish`"
-            return self._settle_self(spec, t, PromiseState.REJECTED, error=_err("JobNotPublished", msg))
         try:
-            params = {k: resolver.substitute(v) for k, v in spec.job_parameters}
-        except ValueError as exc:
-            return self._settle_self(spec, t, PromiseState.REJECTED, error=_err("ReferenceError", str(exc)))
-        params["lakehook"] = encode_handle(ctx.settings.callback_url, p.id, ctx.signer.token(p.id))
-        request = TriggerRequest(
-            job_id=job.job_id,
-            job_key=job.key,
-            parameters=params,
-            idempotency_token=idempotency_token(p.id),
-            promise_id=p.id,
-        )
+            request = self._trigger_request(run, manifest, spec, p)
+        except _NotLaunchable as exc:
+            return self._settle_self(spec, t, PromiseState.REJECTED, error=_err(exc.kind, exc.message))
         try:
             launched = ctx.launcher.trigger(request)
         except LaunchError as exc:
             if exc.permanent:
-                msg = f"job '{job.key}' (id {job.job_id}) could not start: {exc.message}"
+                msg = f"job '{request.job_key}' (id {request.job_id}) could not start: {exc.message}"
                 return self._settle_self(spec, t, PromiseState.REJECTED, error=_err("LaunchError", msg))
             log.warning("run-now for %s failed, the reconciler will retry: %s", p.id, exc.message)
             return []
@@ -173,6 +167,49 @@ class Advancer:
             },
         )
         return self._mark_running(t, p, launched.databricks_run_id, launched.run_page_url)
+
+    def _trigger_request(
+        self, run: Run, manifest: FlowManifest, spec: TaskSpec, p: Promise
+    ) -> TriggerRequest:
+        """The run-now of an attempt: the job, its substituted parameters, the handle, the token."""
+        assert spec.job_key is not None
+        job = manifest.job(spec.job_key)
+        if job.job_id is None:
+            msg = f"job '{job.key}' has no Databricks job id: deploy the bundle and run `lakehook publish`"
+            raise _NotLaunchable("JobNotPublished", msg)
+        resolver = ReferenceResolver(self.ctx.store, run, manifest)
+        try:
+            params = {k: resolver.substitute(v) for k, v in spec.job_parameters}
+        except ValueError as exc:
+            raise _NotLaunchable("ReferenceError", str(exc)) from None
+        params["lakehook"] = encode_handle(self.ctx.settings.callback_url, p.id, self.ctx.signer.token(p.id))
+        return TriggerRequest(
+            job_id=job.job_id,
+            job_key=job.key,
+            parameters=params,
+            idempotency_token=idempotency_token(p.id),
+            promise_id=p.id,
+        )
+
+    def _stop_unrecorded_run(self, run: Run, manifest: FlowManifest, spec: TaskSpec, p: Promise) -> None:
+        """An attempt still TRIGGERING was canceled or timed out: its run-now may have started a run
+        whose id was never recorded (a crash between the two). Ask again with the same idempotency
+        token — Databricks answers with that run if it exists, at worst it starts one — and cancel
+        it, so nothing keeps running (invariant 5) and there is still one run per token."""
+        try:
+            request = self._trigger_request(run, manifest, spec, p)
+            launched = self.ctx.launcher.trigger(request)
+        except _NotLaunchable:
+            return  # it could never have started
+        except LaunchError as exc:
+            log.warning("could not look for a run of %s to cancel: %s", p.id, exc.message)
+            return
+        self._cancel_databricks(launched.databricks_run_id)
+        self.ctx.store.update_promise(
+            p.id,
+            {"databricks_run_id": launched.databricks_run_id, "run_page_url": launched.run_page_url},
+            expect_state=None,
+        )
 
     def _mark_running(self, t: Task, p: Promise, run_id: int | None, url: str | None) -> list[str]:
         ctx = self.ctx
@@ -328,6 +365,15 @@ class Advancer:
             self.ctx.launcher.cancel(databricks_run_id)
         except LaunchError as exc:
             log.warning("could not cancel Databricks run %s: %s", databricks_run_id, exc.message)
+
+
+class _NotLaunchable(Exception):
+    """The attempt cannot start (no job id, a reference that does not resolve)."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
 
 
 def _err(kind: str, message: str) -> dict[str, Any]:

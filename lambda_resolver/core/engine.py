@@ -90,11 +90,7 @@ class Engine:
             deadline_at=deadline,
             due_at=now + ctx.settings.queue_poll_ms,
         )
-        tasks = [
-            Task(run_id=run_id, key=t.key, state=TaskState.WAITING, waiting=len(t.depends_on))
-            for t in manifest.tasks
-        ]
-        stored, created = ctx.store.create_run(run, tasks)
+        stored, created = ctx.store.create_run(run, initial_tasks(manifest, run_id))
         if not created:
             self._same_start(stored, flow, full)
         ctx.event("run_created", {"run_id": run_id, "flow": flow, "version": manifest.version})
@@ -114,6 +110,10 @@ class Engine:
         ctx = self.ctx
         manifest = ctx.manifest(run.flow, run.flow_version)
         if run.state is RunState.PENDING:
+            # A crash inside create_run (DynamoDB writes the run and its tasks one by one) leaves a
+            # PENDING run with tasks missing: creating it again is idempotent and fills them in,
+            # before anything can run.
+            ctx.store.create_run(run, initial_tasks(manifest, run.run_id))
             if not self._acquire_slot(run, manifest.max_concurrent_runs):
                 return None
             now = ctx.now()
@@ -168,6 +168,8 @@ class Engine:
             assert isinstance(run, Run)
             if run.state.final:
                 return run  # already finished: cancel is a no-op, like Databricks
+        if run.state is RunState.PENDING:  # fill in tasks a crash inside create_run left missing
+            ctx.store.create_run(run, initial_tasks(ctx.manifest(run.flow, run.flow_version), run_id))
         for t in ctx.store.list_tasks(run_id):
             if t.state in (TaskState.TRIGGERING, TaskState.RUNNING) and t.promise_id:
                 self._cancel_attempt(run, t)
@@ -336,6 +338,14 @@ class Engine:
     def reconcile(self, limit: int = 100) -> dict[str, int]:
         """One pass of the safety net over the due index. Returns counts by what was done."""
         return self.reconciler.run_once(self, limit)
+
+
+def initial_tasks(manifest: FlowManifest, run_id: str) -> list[Task]:
+    """Every task of a new run: WAITING, counting down its dependencies."""
+    return [
+        Task(run_id=run_id, key=t.key, state=TaskState.WAITING, waiting=len(t.depends_on))
+        for t in manifest.tasks
+    ]
 
 
 def _run_params(manifest: FlowManifest, given: Mapping[str, Any]) -> dict[str, str]:
