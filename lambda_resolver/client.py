@@ -115,7 +115,7 @@ class LakehookClient:
         if timeout_s is not None:
             body["timeout_s"] = timeout_s
         if job_id is not None or job_key is not None:
-            job: dict[str, Any] = {"params": {k: str(v) for k, v in (params or {}).items()}}
+            job: dict[str, Any] = {"params": dict(params or {})}  # non-strings travel as JSON
             job.update({"job_id": job_id} if job_id is not None else {"job_key": job_key})
             body["job"] = job
         if notify_url is not None:

@@ -3,6 +3,7 @@ resolver starts the job with the promise's handle, the notebook's ``notify_done`
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -127,7 +128,9 @@ def _job_doc(job: Mapping[str, Any]) -> dict[str, Any]:
         raise BadRequest("job.params must be an object of job parameter names to values")
     if "lakehook" in params:
         raise BadRequest("job.params must not set 'lakehook': the resolver fills it with the handle")
-    doc: dict[str, Any] = {"job_id": int(job_id), "params": {str(k): str(v) for k, v in params.items()}}
+    # Job parameters are strings: anything else travels as JSON, as flow parameters do.
+    values = {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in params.items()}
+    doc: dict[str, Any] = {"job_id": int(job_id), "params": values}
     if job.get("job_key"):
         doc["job_key"] = str(job["job_key"])
     return doc

@@ -142,10 +142,16 @@ def test_a_run_whose_roots_were_never_claimed_is_started_by_its_watchdog(h: Harn
 
 
 def test_a_standalone_promise_with_a_job_starts_it_and_is_settled_by_its_callback(h: Harness) -> None:
-    p, _ = h.engine.standalone.create("order-7", timeout_s=600, job={"job_id": 55, "params": {"x": "1"}})
+    params = {"x": "1", "flag": True, "cfg": {"a": 1}}
+    p, _ = h.engine.standalone.create("order-7", timeout_s=600, job={"job_id": 55, "params": params})
     assert p.databricks_run_id is not None
     request = h.launcher.runs[p.databricks_run_id].request
-    assert request.job_id == 55 and request.parameters["x"] == "1" and "lakehook" in request.parameters
+    assert request.job_id == 55 and "lakehook" in request.parameters
+    assert (request.parameters["x"], request.parameters["flag"], request.parameters["cfg"]) == (
+        "1",
+        "true",
+        '{"a": 1}',
+    )
     h.engine.settle("order-7", PromiseState.RESOLVED, value={"ok": True})
     assert h.engine.get_promise("order-7").value == {"ok": True}
 
