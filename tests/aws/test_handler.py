@@ -246,3 +246,23 @@ def test_a_rotated_signing_key_reaches_a_warm_container_within_the_cache_lifetim
     call(resolver, "POST", f"/v1/promises/{b.promise_id}/resolve", {"value": {"rows": 2}}, token=b.token)
     _, new = handle_of(ws, "combine")
     assert new.token.startswith("k2.")  # new attempts are signed with the new active key
+
+
+@pytest.mark.parametrize(("init_type", "preloaded"), [("snap-start", True), ("on-demand", False)])
+def test_modules_are_preloaded_only_into_a_snapstart_snapshot_and_nothing_is_built(
+    init_type: str, preloaded: bool
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, lambda_resolver.aws.handler as h\n"
+        "m = sys.modules\n"
+        "print('databricks.sdk' in m, 'lambda_resolver.stores.dynamodb' in m, h._resolver)"
+    )
+    env = {**os.environ, "AWS_LAMBDA_INITIALIZATION_TYPE": init_type}
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True, timeout=120
+    )
+    assert out.stdout.split() == [str(preloaded), str(preloaded), "None"]  # no resolver, client or secret yet
