@@ -22,15 +22,20 @@ err = Console(stderr=True)
 out = Console()
 
 
-def parse_vars(pairs: list[str] | None) -> dict[str, str]:
+def parse_pairs(pairs: list[str] | None, option: str) -> dict[str, str]:
+    """``name=value`` options (``--var``, ``-p``) as a dict; a malformed one exits 2 saying how."""
     result: dict[str, str] = {}
     for pair in pairs or []:
         name, sep, value = pair.partition("=")
         if not sep or not name:
-            err.print(f"[red]--var {pair!r}: write name=value[/]")
+            err.print(f"[red]{option} {pair!r}: write name=value[/]")
             raise typer.Exit(EXIT_USAGE)
         result[name] = value
     return result
+
+
+def parse_vars(pairs: list[str] | None) -> dict[str, str]:
+    return parse_pairs(pairs, "--var")
 
 
 def print_problems(problems: list[Problem]) -> None:

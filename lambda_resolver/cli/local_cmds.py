@@ -12,16 +12,17 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.live import Live
 
 from lambda_resolver.cli.app import EXIT_USAGE, app
 from lambda_resolver.cli.bundle_cmds import BundleOpt, TargetOpt, VarOpt, parse_vars, print_problems
-from lambda_resolver.cli.render import run_tree, summary_table
-from lambda_resolver.cli.run_cmds import exit_code
+from lambda_resolver.cli.render import summary_table
+from lambda_resolver.cli.run_cmds import exit_code, follow
 from lambda_resolver.core.errors import CompileError
 
 out = Console()
 err = Console(stderr=True)
+
+DEMO_LIMIT_S = 120  # the demo gives up watching a run after this long
 
 _EVENT_LINES = {
     "task_triggered": "[cyan]▶[/] {run_id} [bold]{task_key}[/] started (Databricks run {databricks_run_id})",
@@ -31,18 +32,19 @@ _EVENT_LINES = {
 }
 
 
+class _Fields(dict[str, Any]):
+    """Event fields for a line's placeholders; one the event lacks prints as None."""
+
+    def __missing__(self, key: str) -> None:
+        return None
+
+
 def _print_event(name: str, fields: dict[str, Any]) -> None:
     line = _EVENT_LINES.get(name)
     if line is None:
         return
     mark = "[green]✓[/]" if fields.get("state") == "SUCCESS" else "[yellow]•[/]"
-    out.print(line.format(mark=mark, **{k: fields.get(k) for k in _keys(line)}), highlight=False)
-
-
-def _keys(line: str) -> list[str]:
-    import string
-
-    return [f for _, f, _, _ in string.Formatter().parse(line) if f and f != "mark"]
+    out.print(line.format_map(_Fields(fields, mark=mark)), highlight=False)
 
 
 def _start(stack: Any) -> None:
@@ -130,20 +132,8 @@ def demo(
             f"[dim]({time.monotonic() - started:.1f}s)[/]"
         )
         run = client.start_run(flow, params={"run_date": dt.date.today().isoformat()}, run_id=None)
-        doc = run
-        with Live(run_tree(doc), console=out, refresh_per_second=10) as live:
-            while doc.get("state") not in (
-                "SUCCESS",
-                "SUCCESS_WITH_FAILURES",
-                "FAILED",
-                "CANCELED",
-                "TIMEDOUT",
-            ):
-                if time.monotonic() - started > 120:
-                    break
-                time.sleep(0.1)
-                doc = client.get_run(run["run_id"])
-                live.update(run_tree(doc))
+        remaining = DEMO_LIMIT_S - (time.monotonic() - started)
+        doc = follow(client, run["run_id"], as_json=False, poll_s=0.1, timeout_s=remaining)
         out.print(summary_table(doc))
         values = {t["task_key"]: t["value"] for t in doc["tasks"] if t.get("value") is not None}
         out.print("values passed downstream:", values)

@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.live import Live
 
 from lambda_resolver.cli.app import EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE, app
+from lambda_resolver.cli.bundle_cmds import parse_pairs
 from lambda_resolver.cli.render import run_tree, summary_table
 from lambda_resolver.client import FINAL_RUN_STATES, LakehookClient, LakehookClientError
 
@@ -37,29 +38,28 @@ def exit_code(doc: dict[str, Any]) -> int:
     return EXIT_RUN_FAILED if doc.get("state") in FAILED_STATES else EXIT_OK
 
 
-def follow(client: LakehookClient, run_id: str, *, as_json: bool, poll_s: float = 0.5) -> dict[str, Any]:
-    """Show the run live until it is final; return its last document."""
+def follow(
+    client: LakehookClient,
+    run_id: str,
+    *,
+    as_json: bool,
+    poll_s: float = 0.5,
+    timeout_s: float | None = None,
+) -> dict[str, Any]:
+    """Show the run live until it is final (or ``timeout_s`` passed); return its last document."""
     if as_json:
         return client.wait(run_id, poll_s=poll_s)
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
     doc = client.get_run(run_id)
     with Live(run_tree(doc), console=out, refresh_per_second=8, transient=True) as live:
         while doc.get("state") not in FINAL_RUN_STATES:
+            if deadline is not None and time.monotonic() > deadline:
+                break
             time.sleep(poll_s)
             doc = client.get_run(run_id)
             live.update(run_tree(doc))
     out.print(run_tree(doc))
     return doc
-
-
-def _params(pairs: list[str] | None) -> dict[str, str]:
-    params: dict[str, str] = {}
-    for pair in pairs or []:
-        name, sep, value = pair.partition("=")
-        if not sep or not name:
-            err.print(f"[red]-p {pair!r}: write name=value[/]")
-            raise typer.Exit(EXIT_USAGE)
-        params[name] = value
-    return params
 
 
 @app.command()
@@ -75,7 +75,7 @@ def run(
     """Start a flow run and print its id (with --wait, follow it; exit 1 if it fails)."""
     client = _client()
     try:
-        doc = client.start_run(flow, params=_params(param), run_id=run_id)
+        doc = client.start_run(flow, params=parse_pairs(param, "-p"), run_id=run_id)
         if not wait:
             typer.echo(json.dumps(doc, indent=2) if as_json else doc["run_id"])
             return
