@@ -220,9 +220,12 @@ class Advancer:
             if p.state in (PromiseState.REJECTED_CANCELED, PromiseState.REJECTED_TIMEDOUT):
                 # Canceled or timed out while run-now was in flight: stop the run we just started.
                 self._cancel_databricks(run_id)
-        due = (
-            p.timeout_at if run_id is None else min(ctx.now() + ctx.settings.check_interval_ms, p.timeout_at)
-        )
+        now = ctx.now()
+        if run_id is None:
+            due = p.timeout_at  # an external task: nothing to re-read, wait for its deadline
+        else:  # the claim's deadline serves if it is no later than the next check would be
+            due = _keep_due(t.due_at, now, now + ctx.settings.check_interval_ms)
+            due = min(due, p.timeout_at)
         changes: dict[str, Any] = {"state": T.RUNNING.value, "due_at": due}
         if run_id is not None:
             changes.update(databricks_run_id=run_id, run_page_url=url)
@@ -288,8 +291,9 @@ class Advancer:
             changes["outcome"] = p.value.get("outcome")
         if result.state is T.RETRY_WAIT:
             changes["due_at"] = result.retry_at
-        else:
-            changes["due_at"] = now + ctx.settings.propagate_grace_ms
+        else:  # propagation follows at once; re-driven only if it has not by then
+            grace = now + ctx.settings.propagate_grace_ms
+            changes["due_at"] = _keep_due(t.due_at, grace, grace + ctx.settings.check_interval_ms)
             changes["propagated"] = False
         try:
             ctx.store.update_task(
@@ -378,3 +382,10 @@ class _NotLaunchable(Exception):
 
 def _err(kind: str, message: str) -> dict[str, Any]:
     return {"type": kind, "message": message}
+
+
+def _keep_due(current: int | None, earliest: int, latest: int) -> int:
+    """The ``due_at`` for a record whose next look may fall anywhere in [earliest, latest]:
+    the one it has if that fits, else ``latest``. Every change of ``due_at`` moves the record
+    in the store's due index (on DynamoDB an index delete and put), so keeping it is cheaper."""
+    return current if current is not None and earliest <= current <= latest else latest

@@ -25,7 +25,7 @@ class Settings:
 
     callback_url: str  # the base URL notebooks call back (the resolver's public URL)
     default_task_timeout_s: int = 24 * 3600  # every promise has a finite timeout
-    stuck_claim_ms: int = 120_000  # a TRIGGERING claim older than this is re-driven
+    stuck_claim_ms: int = 60_000  # a TRIGGERING claim older than this is re-driven
     check_interval_ms: int = 60_000  # how often a RUNNING task's Databricks run is re-read
     propagate_grace_ms: int = 30_000  # a finished task not yet propagated after this is re-driven
     success_grace_ms: int = 10_000  # a run that ended SUCCESS waits this long for notify_done
