@@ -189,9 +189,9 @@ class Resolver:
 
 def _boto(service: str) -> Callable[[], Any]:
     def make() -> Any:
-        import boto3
+        from lambda_resolver import awsclient
 
-        return boto3.client(service)  # type: ignore[call-overload]
+        return awsclient.client(service)
 
     return make
 
@@ -203,7 +203,7 @@ def _is_schedule(event: Mapping[str, Any]) -> bool:
 #: What the first event imports, preloaded into a SnapStart snapshot (modules only: nothing is
 #: built, so no client, secret or random state is shared by restored environments).
 SNAPSHOT_MODULES = (
-    "boto3",
+    "botocore.session",
     "aws_lambda_powertools.event_handler",
     "aws_lambda_powertools.metrics",
     "lambda_resolver.aws.observability",

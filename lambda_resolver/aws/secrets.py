@@ -30,9 +30,9 @@ class SecretCache:
             if self._factory is not None:
                 self._client = self._factory()
             else:
-                import boto3
+                from lambda_resolver import awsclient
 
-                self._client = boto3.client("secretsmanager")
+                self._client = awsclient.client("secretsmanager")
         return self._client
 
     def get(self, secret_id: str) -> str:

@@ -78,7 +78,7 @@ _REWRITE_TRIES = 10
 class DynamoStore(RunTasks):
     """A :class:`~lambda_resolver.core.store.Store` in one DynamoDB table.
 
-    ``client`` is a low-level boto3 ``dynamodb`` client (built lazily when omitted);
+    ``client`` is a low-level boto3 or botocore ``dynamodb`` client (built lazily when omitted);
     ``ttl_days`` is how long finished records stay; ``due_shards`` spreads the ``due`` index
     over that many partitions (change it only with an empty index).
     """

@@ -3,7 +3,7 @@
 It turns DynamoDB's failure codes into two exceptions the store reasons with —
 :class:`ConditionFailed` (carrying the current item, thanks to
 ``ReturnValuesOnConditionCheckFailure=ALL_OLD``) and :class:`TransactionCanceled` (carrying
-the per-action reasons) — and builds the boto3 client lazily on first use.
+the per-action reasons) — and builds the botocore client lazily on first use.
 """
 
 from __future__ import annotations
@@ -88,9 +88,9 @@ class Table:
     @property
     def client(self) -> Any:
         if self._client is None:
-            import boto3  # lazily: nothing talks to AWS (or loads boto3) at import time
+            from lambda_resolver import awsclient  # lazily: nothing talks to AWS at import time
 
-            self._client = boto3.client("dynamodb")
+            self._client = awsclient.client("dynamodb")
         return self._client
 
     def get(self, key: Key, *, consistent: bool = True) -> Item | None:

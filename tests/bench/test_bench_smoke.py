@@ -37,6 +37,7 @@ def test_the_quick_cold_start_benchmark_writes_positive_figures(tmp_path: Path) 
     callback = doc["paths"]["callback"]
     assert callback["modules"] > 0 and callback["modules_by_package"]["lambda_resolver"] > 0
     assert callback["databricks_sdk_imported"] is False  # the callback path never pays for the SDK
+    assert not {"boto3", "s3transfer"} & set(callback["modules_by_package"])  # botocore clients only
     warm = callback["import_ms"]["warm"]
     assert warm["n"] == 1 and warm["median_ms"] > 0 and warm["p90_ms"] > 0
     assert warm["modules_not_importable_alone"] == 0

@@ -1,0 +1,25 @@
+"""Low-level AWS clients, built from botocore alone.
+
+boto3 adds nothing the resolver uses (it only ever asks for low-level clients), and importing it
+pulls in s3transfer: about 100 ms of every cold start of the callback path. A botocore session
+reads the same environment (credentials, ``AWS_DEFAULT_REGION``), so the clients are the same.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+_lock = threading.Lock()
+_session: Any = None
+
+
+def client(service: str) -> Any:
+    """A new low-level client for ``service`` (e.g. "dynamodb"), from one shared session."""
+    global _session  # noqa: PLW0603 - one session per process, built on first use
+    with _lock:  # a botocore session is not safe to build clients from concurrently
+        if _session is None:
+            import botocore.session
+
+            _session = botocore.session.get_session()
+        return _session.create_client(service)
