@@ -26,7 +26,6 @@ from aws_lambda_powertools.event_handler import (
 )
 from aws_lambda_powertools.event_handler.api_gateway import ApiGatewayResolver
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
-from aws_lambda_powertools.event_handler.openapi.models import APIKey, HTTPBase, HTTPBearer
 
 import lambda_resolver
 from lambda_resolver.http import routes_callback, routes_operator
@@ -43,19 +42,28 @@ log = logging.getLogger("lakehook")
 Kind = Literal["function_url", "http_api"]
 TITLE = "lakehook resolver"
 POWERTOOLS_SCHEMAS = ("HTTPValidationError", "ValidationError", "ResponseValidationError")
-SECURITY_SCHEMES: dict[str, Any] = {
-    "promiseToken": HTTPBearer(
-        bearerFormat="<key id>.<HMAC of the promise id>",
-        description="The promise's callback token, from the `lakehook` handle; settles that promise only.",
-    ),
-    "operatorBearer": HTTPBearer(description="The operator key, as a bearer token."),
-    "operatorKey": APIKey.model_validate(
-        {"type": "apiKey", "in": "header", "name": OPERATOR_HEADER, "description": "The operator key."}
-    ),
-    "webhookBasic": HTTPBase(
-        scheme="basic", description="The Databricks notification destination's user and password."
-    ),
-}
+
+
+def security_schemes() -> dict[str, Any]:
+    """The OpenAPI security schemes. Built when the document is: powertools' OpenAPI models cost
+    ~100-250 ms to import, and no request but ``/openapi.json`` needs them."""
+    from aws_lambda_powertools.event_handler.openapi.models import APIKey, HTTPBase, HTTPBearer
+
+    return {
+        "promiseToken": HTTPBearer(
+            bearerFormat="<key id>.<HMAC of the promise id>",
+            description=(
+                "The promise's callback token, from the `lakehook` handle; settles that promise only."
+            ),
+        ),
+        "operatorBearer": HTTPBearer(description="The operator key, as a bearer token."),
+        "operatorKey": APIKey.model_validate(
+            {"type": "apiKey", "in": "header", "name": OPERATOR_HEADER, "description": "The operator key."}
+        ),
+        "webhookBasic": HTTPBase(
+            scheme="basic", description="The Databricks notification destination's user and password."
+        ),
+    }
 
 
 def create_app(services: Services, *, kind: Kind = "function_url") -> ApiGatewayResolver:
@@ -112,7 +120,7 @@ def openapi_document(app: ApiGatewayResolver) -> str:
             "Durable promises and flows of Databricks jobs, settled by callbacks. Errors are "
             '`{"error": {"code", "message", ...}}`.'
         ),
-        security_schemes=SECURITY_SCHEMES,
+        security_schemes=security_schemes(),
     )
     doc = json.loads(text)
     # powertools always adds its own 422 schemas; we answer 422 in our error shape instead.
