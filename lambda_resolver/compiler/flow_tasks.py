@@ -86,6 +86,7 @@ class TaskReader:
     def _depends_on(self, key: str, path: PathKey, raw: object) -> list[Dependency]:
         graph = self.graph_deps.setdefault(key, [])
         deps: list[Dependency] = []
+        seen: set[Dependency] = set()  # a fan-in of hundreds: no list scan per entry
         for j, d in enumerate(raw if isinstance(raw, list) else []):
             if not isinstance(d, dict) or not isinstance(d.get("task_key"), (str, int)):
                 self.ctx.failed = True  # the schema check reports it
@@ -121,7 +122,8 @@ class TaskReader:
                     key,
                 )
             dep = Dependency(dep_key, outcome)
-            if dep not in deps:
+            if dep not in seen:
+                seen.add(dep)
                 deps.append(dep)
         return deps
 

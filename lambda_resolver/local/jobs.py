@@ -139,6 +139,16 @@ class JobRegistry:
             raise invalid(f"Job {job_id} does not exist.")
         return job
 
+    def delete(self, job_id: int) -> None:
+        """Delete a job, as ``databricks jobs delete`` does; a missing job is the usual 400.
+        Its id is not handed out again."""
+        with self._lock:
+            if job_id not in self._jobs:
+                raise invalid(f"Job {job_id} does not exist.")
+            if self._state is not None:
+                self._state.delete_job(job_id)
+            del self._jobs[job_id]
+
     def by_key(self) -> dict[str, int]:
         """Bundle job key → job id (what ``databricks bundle summary`` tells after a deploy)."""
         with self._lock:
@@ -148,6 +158,11 @@ class JobRegistry:
     def api_get(self, query: Mapping[str, str]) -> dict[str, Any]:
         """``GET jobs/get?job_id=``."""
         return self.get(int_param(query, "job_id")).to_api()
+
+    def api_delete(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        """``POST jobs/delete`` with ``{"job_id"}``."""
+        self.delete(int_param(body, "job_id"))
+        return {}
 
     def api_list(self, query: Mapping[str, str]) -> dict[str, Any]:
         """``GET jobs/list`` with ``name`` (exact, case-insensitive), ``limit`` (1 to 100, default

@@ -8,8 +8,9 @@ errors included. The executor reports back through :meth:`JobsApi.mark_running` 
 
 With a state file (:class:`~lambda_resolver.local.persist.WorkspaceState`) every run is on
 disk before the request that changed it is answered — a new run with its token before run-now
-replies — and a new ``JobsApi`` on that file knows every run, token and task-run id of the
-previous process; :meth:`JobsApi.resume` deals with the runs that process left active.
+replies; what the executor reports is written at once and synced with the next such change — and
+a new ``JobsApi`` on that file knows every run, token and task-run id of the previous process;
+:meth:`JobsApi.resume` deals with the runs that process left active.
 """
 
 from __future__ import annotations
@@ -165,7 +166,7 @@ class JobsApi:
             if started:
                 run.life, run.message = "RUNNING", ""
             if changed or started:
-                self._save(run, before)
+                self._save(run, before, durable=False)
             self._cond.notify_all()
         if started:
             self._on_change(run)
@@ -208,7 +209,7 @@ class JobsApi:
             if ended:
                 run.life = "INTERNAL_ERROR" if any(t.life == "INTERNAL_ERROR" for t in run.tasks) else life
                 run.result, run.message, run.end_time = _run_result(run.tasks), message, now
-            self._save(run, before)
+            self._save(run, before, durable=False)
             self._cond.notify_all()
         if ended:
             self._on_change(run)
@@ -235,7 +236,7 @@ class JobsApi:
                 with self._cond:
                     before = self._snapshot(run)
                     reset_run(run)
-                    self._save(run, before)
+                    self._save(run, before, durable=False)
                     self._cond.notify_all()
                 self._start(run)
         return runs
@@ -328,12 +329,14 @@ class JobsApi:
         """The run's document before a change, to undo it if the state file refuses the change."""
         return run_doc(run) if self._state is not None else None
 
-    def _save(self, run: LocalRun, before: dict[str, Any] | None) -> None:
-        """Record a change of ``run`` (under the lock); undone in memory if the write fails."""
+    def _save(self, run: LocalRun, before: dict[str, Any] | None, *, durable: bool = True) -> None:
+        """Record a change of ``run`` (under the lock); undone in memory if the write fails.
+        ``durable=False`` for what the executor reports: it answers no request, so it need not
+        wait for the disk (see :mod:`~lambda_resolver.local.persist`)."""
         if self._state is None:
             return
         try:
-            self._state.save_run(run_doc(run))
+            self._state.save_run(run_doc(run), durable=durable)
         except BaseException:
             if before is not None:
                 restore_run(run, before)

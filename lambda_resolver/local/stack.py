@@ -153,13 +153,20 @@ class LocalStack:
 
         self._bundle_mtime = _bundle_mtime(self.bundle_root)
         variables = dict(self.variables)
+        bundle = None
         if "data_root" not in variables:
             # Files the notebooks hand over land in the state directory, not in /Volumes, when the
-            # bundle has a `data_root` variable (the sample bundle's convention).
-            peek = load_bundle(self.bundle_root, self.target, strict=False)
+            # bundle has a `data_root` variable (the sample bundle's convention). Without one, the
+            # first read is the bundle: a 10,000-task bundle takes most of a minute to read.
+            peek = load_bundle(self.bundle_root, self.target, variables, strict=False)
             if "data_root" in peek.variables or "data_root" in peek.unresolved_variables:
                 variables["data_root"] = str(self.state_dir / "volumes")
-        bundle = load_bundle(self.bundle_root, self.target, variables, strict=True)
+            elif peek.problems:
+                raise CompileError(list(peek.problems))
+            else:
+                bundle = peek
+        if bundle is None:
+            bundle = load_bundle(self.bundle_root, self.target, variables, strict=True)
         flows, problems = check_bundle(bundle)
         if problems:
             raise CompileError(problems)

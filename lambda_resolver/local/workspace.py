@@ -53,6 +53,8 @@ log = logging.getLogger("lakehook.local")
 WELL_KNOWN = ".well-known/databricks-config"
 _API_PATH = re.compile(r"^/api/2\.[0-2]/(jobs/[a-z/-]+)$")
 Route = Callable[[JobsApi, Mapping[str, Any]], dict[str, Any]]
+#: An observer of requests as they arrive: ``(route, body, arrived_ns)`` (see ``on_request``).
+RequestHook = Callable[[str, bytes, int], None]
 _ROUTES: dict[tuple[str, str], Route] = {
     ("POST", "jobs/run-now"): lambda api, p: api.run_now(p),
     ("GET", "jobs/runs/get"): lambda api, p: api.get_run(p),
@@ -60,6 +62,7 @@ _ROUTES: dict[tuple[str, str], Route] = {
     ("POST", "jobs/runs/cancel"): lambda api, p: api.cancel(p),
     ("GET", "jobs/get"): lambda api, p: api.jobs.api_get(p),
     ("GET", "jobs/list"): lambda api, p: api.jobs.api_list(p),
+    ("POST", "jobs/delete"): lambda api, p: api.jobs.api_delete(p),
 }
 
 
@@ -113,6 +116,10 @@ class LocalWorkspace:
                 self.state.close()
             raise
         self.requests: Counter[str] = Counter()  # requests received per route, faulted ones too
+        #: Called with each request as it arrives, before faults and before it is answered:
+        #: ``(route, raw body, time.perf_counter_ns() at arrival)``, on the request's thread
+        #: (benchmarks time the resolver's run-now with it). Must be quick and must not raise.
+        self.on_request: RequestHook | None = None
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._resumed = False
@@ -185,6 +192,10 @@ class LocalWorkspace:
         with its ``${...}`` references resolved. Returns the job id (assigned when None;
         the id already held by ``key`` when the bundle job was registered before)."""
         return self.jobs.register(job_id, name, spec, key, self.clock.now())
+
+    def delete_job(self, job_id: int) -> None:
+        """Delete a job (``jobs/delete``): a run-now of it answers 400 "does not exist" from now on."""
+        self.jobs.delete(job_id)
 
     def job_ids(self) -> dict[str, int]:
         """Bundle job key → job id, for ``lakehook publish``."""
@@ -278,12 +289,16 @@ class _Handler(BaseHTTPRequestHandler):
         log.debug("local workspace: " + format, *args)
 
     def _handle(self, method: str) -> None:
+        arrived_ns = time.perf_counter_ns()
         ws = self.server.workspace
         parts = urlsplit(self.path)
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
         route = route_of(parts.path)
         ws.requests[route] += 1
+        hook = ws.on_request
+        if hook is not None:
+            hook(route, raw, arrived_ns)
         fault = ws.faults.take(route)
         if fault is not None and self._inject(fault):
             return

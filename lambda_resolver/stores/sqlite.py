@@ -8,6 +8,7 @@ runs in one ``BEGIN IMMEDIATE`` transaction whose ``UPDATE ... WHERE`` carries t
 from __future__ import annotations
 
 import json
+import queue
 import sqlite3
 import threading
 import time
@@ -73,8 +74,28 @@ def _plain(changes: Mapping[str, Any]) -> dict[str, Any]:
     return {k: (v.value if isinstance(v, Enum) else v) for k, v in changes.items()}
 
 
+class _Lease:
+    """A thread's hold on a pooled connection: when the thread ends, its thread-local storage
+    drops the lease and the connection goes back to the pool (``SimpleQueue.put`` is safe in a
+    finalizer). Nothing else drops a lease while its thread lives, so no two live threads ever
+    share a connection."""
+
+    __slots__ = ("con", "pool")
+
+    def __init__(self, con: sqlite3.Connection, pool: queue.SimpleQueue[sqlite3.Connection]) -> None:
+        self.con = con
+        self.pool = pool
+
+    def __del__(self) -> None:
+        self.pool.put(self.con)
+
+
 class SqliteStore:
-    """A :class:`~lambda_resolver.core.store.Store` in one SQLite file (or ``:memory:``-like temp)."""
+    """A :class:`~lambda_resolver.core.store.Store` in one SQLite file (or ``:memory:``-like temp).
+
+    Each thread uses its own connection, taken from a pool on its first call and given back when
+    the thread ends: a server that starts a thread per request (the local HTTP server does) reuses
+    a few connections instead of opening one per request and keeping them all open."""
 
     def __init__(self, path: str | Path, *, synchronous: str = "NORMAL") -> None:
         self.path = str(path)
@@ -82,6 +103,7 @@ class SqliteStore:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._synchronous = synchronous
         self._local = threading.local()
+        self._free: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._con().executescript(SCHEMA)
@@ -91,15 +113,23 @@ class SqliteStore:
 
     # -- plumbing ---------------------------------------------------------------------------------
     def _con(self) -> sqlite3.Connection:
-        con: sqlite3.Connection | None = getattr(self._local, "con", None)
-        if con is None:
-            con = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
-            con.execute("PRAGMA journal_mode=WAL")
-            con.execute(f"PRAGMA synchronous={self._synchronous}")
-            con.execute("PRAGMA busy_timeout=30000")
-            self._local.con = con
-            with self._lock:
-                self._all.append(con)
+        lease: _Lease | None = getattr(self._local, "lease", None)
+        if lease is None:
+            try:
+                con = self._free.get_nowait()
+            except queue.Empty:
+                con = self._connect()
+            lease = _Lease(con, self._free)
+            self._local.lease = lease
+        return lease.con
+
+    def _connect(self) -> sqlite3.Connection:
+        con = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+        con.execute("PRAGMA journal_mode=WAL")
+        con.execute(f"PRAGMA synchronous={self._synchronous}")
+        con.execute("PRAGMA busy_timeout=30000")
+        with self._lock:
+            self._all.append(con)
         return con
 
     @contextmanager
@@ -121,11 +151,22 @@ class SqliteStore:
         con.execute("COMMIT")
 
     def close(self) -> None:
+        """Close the idle connections and the calling thread's; the store opens new ones on its
+        next use. A connection another live thread holds — a request still in flight while a
+        server stops — stays open with it and returns to the pool when that thread ends: closing
+        it under a running statement crashes the interpreter."""
+        if getattr(self._local, "lease", None) is not None:
+            del self._local.lease  # its connection goes back to the pool, closed just below
+        idle: list[sqlite3.Connection] = []
+        while True:
+            try:
+                idle.append(self._free.get_nowait())
+            except queue.Empty:
+                break
         with self._lock:
-            for con in self._all:
+            for con in idle:
                 con.close()
-            self._all.clear()
-        self._local = threading.local()
+                self._all.remove(con)
 
     # -- promises ---------------------------------------------------------------------------------
     def create_promise(self, promise: Promise) -> tuple[Promise, bool]:
