@@ -148,13 +148,15 @@ class Advancer:
         try:
             request = self._trigger_request(run, manifest, spec, p)
         except _NotLaunchable as exc:
-            return self._settle_self(spec, t, PromiseState.REJECTED, error=_err(exc.kind, exc.message))
+            error = _err(exc.kind, exc.message, retryable=False)
+            return self._settle_self(spec, t, PromiseState.REJECTED, error=error)
         try:
             launched = ctx.launcher.trigger(request)
         except LaunchError as exc:
-            if exc.permanent:
+            if exc.permanent:  # Databricks refused the request as wrong: asking again cannot help
                 msg = f"job '{request.job_key}' (id {request.job_id}) could not start: {exc.message}"
-                return self._settle_self(spec, t, PromiseState.REJECTED, error=_err("LaunchError", msg))
+                error = _err("LaunchError", msg, retryable=False)
+                return self._settle_self(spec, t, PromiseState.REJECTED, error=error)
             log.warning("run-now for %s failed, the reconciler will retry: %s", p.id, exc.message)
             return []
         ctx.event(
@@ -244,7 +246,8 @@ class Advancer:
             left, right = resolver.substitute(c.left), resolver.substitute(c.right)
             result = tm.evaluate_condition(c.op, left, right)
         except ValueError as exc:
-            return self._settle_self(spec, t, PromiseState.REJECTED, error=_err("ConditionError", str(exc)))
+            error = _err("ConditionError", str(exc), retryable=False)  # same operands next time
+            return self._settle_self(spec, t, PromiseState.REJECTED, error=error)
         value = {"outcome": "true" if result else "false", "left": left, "right": right}
         return self._settle_self(spec, t, PromiseState.RESOLVED, value=value)
 
@@ -278,7 +281,7 @@ class Advancer:
             PromiseState.REJECTED_CANCELED,
         ):
             self._cancel_databricks(p.databricks_run_id)  # nothing waits forever (invariant 5)
-        result = tm.after_attempt(spec, t.attempt, p.state, now)
+        result = tm.after_attempt(spec, t.attempt, p.state, now, retryable=_retryable(p))
         changes: dict[str, Any] = {
             "state": result.state.value,
             "value": p.value,
@@ -354,8 +357,15 @@ class Advancer:
             now = self.ctx.now()
             done = self.ctx.store.update_run(
                 run.run_id,
-                # A run with a notify_url stays due until its document is delivered.
-                {"state": state.value, "ended_at": now, "due_at": now if run.notify_url else None},
+                # A run with a notify_url stays due until its document is delivered. The state was
+                # decided on ``run``'s stop_reason: a stop written since came after every task had
+                # finished, too late, like canceling an ended run; the record keeps the basis.
+                {
+                    "state": state.value,
+                    "ended_at": now,
+                    "due_at": now if run.notify_url else None,
+                    "stop_reason": run.stop_reason,
+                },
                 expect_states=(RunState.PENDING, RunState.RUNNING),
             )
         except StoreConflict:
@@ -380,8 +390,20 @@ class _NotLaunchable(Exception):
         self.message = message
 
 
-def _err(kind: str, message: str) -> dict[str, Any]:
-    return {"type": kind, "message": message}
+def _err(kind: str, message: str, *, retryable: bool = True) -> dict[str, Any]:
+    """A settled attempt's error. ``retryable=False`` marks a failure that a retry would repeat —
+    a job Databricks says does not exist, a reference that does not resolve — so the task fails
+    without spending its retries (with ``max_retries: -1`` they would never end)."""
+    error: dict[str, Any] = {"type": kind, "message": message}
+    if not retryable:
+        error["retryable"] = False
+    return error
+
+
+def _retryable(p: Promise) -> bool:
+    """Whether the task's retry policy applies to ``p``'s failure (see :func:`_err`). Read from the
+    stored promise, so a re-drive after a crash decides as the first driver did."""
+    return not (isinstance(p.error, dict) and p.error.get("retryable") is False)
 
 
 def _keep_due(current: int | None, earliest: int, latest: int) -> int:

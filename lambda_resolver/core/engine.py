@@ -171,12 +171,24 @@ class Engine:
         if run.state is RunState.PENDING:  # fill in tasks a crash inside create_run left missing
             ctx.store.create_run(run, initial_tasks(ctx.manifest(run.flow, run.flow_version), run_id))
         for t in ctx.store.list_tasks(run_id):
-            if t.state in (TaskState.TRIGGERING, TaskState.RUNNING) and t.promise_id:
-                self._cancel_attempt(run, t)
-            self.advancer.drive(run, t.key)
+            self._stop_task(run, t)
         after = ctx.store.get_run(run_id)
         assert after is not None
         return after
+
+    def _stop_task(self, run: Run, t: Task) -> None:
+        """Cancel ``t``'s attempt if it has one and drive ``t`` to its end. A driver that read the
+        run before the stop (a parent's settle) may claim ``t`` just as the stop moves it from
+        WAITING to CANCELED; the stop loses that write, so it looks again and cancels the attempt
+        the claim began: its launch then finds the promise canceled, or stops the run it started."""
+        for _ in range(2):
+            if t.state in (TaskState.TRIGGERING, TaskState.RUNNING) and t.promise_id:
+                self._cancel_attempt(run, t)
+            self.advancer.drive(run, t.key)
+            after = self.ctx.store.get_task(run.run_id, t.key)
+            if after is None or after.state not in (TaskState.TRIGGERING, TaskState.RUNNING):
+                return
+            t = after
 
     def _cancel_attempt(self, run: Run, t: Task) -> None:
         assert t.promise_id is not None
@@ -236,14 +248,15 @@ class Engine:
         p = ctx.store.get_promise(promise_id)
         if p is None:
             raise NotFound(f"promise '{promise_id}' does not exist")
-        if (
-            state is PromiseState.REJECTED_TIMEDOUT
-            and p.state is PromiseState.PENDING
-            and ctx.now() < p.timeout_at
-        ):
-            raise BadRequest(f"promise '{promise_id}' has not reached its deadline; reject it instead")
         for _ in range(4):  # a lost conditional write re-decides on the winner's record
             now = ctx.now()
+            if (
+                state is PromiseState.REJECTED_TIMEDOUT
+                and p.state is PromiseState.PENDING
+                and now < p.timeout_at
+            ):
+                # Checked on every record read: a heartbeat that wins the race moves the deadline.
+                raise BadRequest(f"promise '{promise_id}' has not reached its deadline; reject it instead")
             verdict = pm.decide(p, req, now)
             if verdict is pm.Verdict.DUPLICATE:
                 self._after_settle(p)
@@ -308,8 +321,8 @@ class Engine:
             raise BadRequest("extend_s must be between 1 and 604800 seconds")
         now = ctx.now()
         if not pm.can_extend(p, now):
-            if p.state is PromiseState.PENDING:  # past its deadline: it timed out
-                self.settle(promise_id, PromiseState.REJECTED_TIMEDOUT)
+            if p.state is PromiseState.PENDING:  # past its deadline: it timed out; answer that
+                p = self.settle(promise_id, PromiseState.REJECTED_TIMEDOUT).promise
             raise AlreadySettled(_conflict_message(p), details={"promise": promise_document(p)})
         span = extend_s or max(1, (p.timeout_at - p.created_at) // 1000)
         new_deadline = max(p.timeout_at, now + span * 1000)
@@ -365,7 +378,8 @@ def _run_params(manifest: FlowManifest, given: Mapping[str, Any]) -> dict[str, s
 def check_value_size(value: JSON, limit: int) -> None:
     """Values travel inline up to ``limit`` bytes of JSON; larger ones go by reference."""
     try:
-        size = len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
+        # allow_nan=False: NaN and infinities (a direct invocation's JSON may carry them) are not JSON
+        size = len(json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode())
     except (TypeError, ValueError) as exc:
         raise BadRequest(f"value is not JSON: {exc}") from None
     if size > limit:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from lambda_resolver.core import notifications
 from lambda_resolver.core.advance import Advancer
 from lambda_resolver.core.context import Context, log
-from lambda_resolver.core.errors import AlreadySettled, LakehookError, StoreConflict
+from lambda_resolver.core.errors import AlreadySettled, BadRequest, LakehookError, LaunchError, StoreConflict
 from lambda_resolver.core.models import DueItem, Promise, PromiseState, RunState, TaskState
 from lambda_resolver.core.standalone import Standalone
 
@@ -81,10 +81,13 @@ class Reconciler:
     def _running(self, engine: Engine, run_id: str, key: str, attempt: int, p: Promise) -> str:
         now = self.ctx.now()
         if now >= p.timeout_at:
-            self._timeout(engine, p)
-            return "timed_out"
+            return self._timeout(engine, p)
         if p.databricks_run_id is not None:
-            due = self.check_databricks_run(p, engine)
+            try:
+                due = self.check_databricks_run(p, engine)
+            except LaunchError:
+                self._reschedule_task(run_id, key, attempt, TaskState.RUNNING, self._next_check(p, now))
+                raise
             if due is None:
                 return "settled_from_run"
         else:
@@ -92,19 +95,33 @@ class Reconciler:
         self._reschedule_task(run_id, key, attempt, TaskState.RUNNING, due)
         return "checked"
 
+    def _next_check(self, p: Promise, now: int) -> int:
+        """When to read a run again after ``runs/get`` failed (throttled, down, the run gone): at
+        the next check, not on the next pass — a scheduled invocation runs passes until nothing is
+        due, so a record left due would be read in a tight loop, hundreds of times a minute."""
+        return min(now + self.ctx.settings.check_interval_ms, p.timeout_at)
+
     def _reschedule_task(self, run_id: str, key: str, attempt: int, state: TaskState, due: int) -> None:
         with contextlib.suppress(StoreConflict):  # it moved on meanwhile: nothing to reschedule
             self.ctx.store.update_task(
                 run_id, key, {"due_at": due}, expect_states=(state,), expect_attempt=attempt
             )
 
-    def _timeout(self, engine: Engine, p: Promise) -> None:
-        with contextlib.suppress(AlreadySettled):
+    def _timeout(self, engine: Engine, p: Promise) -> str:
+        """Time ``p`` out, and say what became of it: ``timed_out``; ``settled`` if another settle
+        got there first; ``extended`` if a heartbeat moved the deadline out first (the record is
+        still due, and the next pass looks at it as usual)."""
+        try:
             engine.settle(
                 p.id,
                 PromiseState.REJECTED_TIMEDOUT,
                 error={"type": "Timeout", "message": "the promise timed out"},
             )
+        except AlreadySettled:
+            return "settled"
+        except BadRequest:
+            return "extended"
+        return "timed_out"
 
     def check_databricks_run(self, p: Promise, engine: Engine) -> int | None:
         """Re-read ``p``'s Databricks run; settle ``p`` if the run ended. Returns when to look
@@ -157,8 +174,7 @@ class Reconciler:
             self._set_promise_due(p, None, expect=p.state)
             return "stale"
         if now >= p.timeout_at:
-            self._timeout(engine, p)
-            return "timed_out"
+            return self._timeout(engine, p)
         if p.job is not None and p.databricks_run_id is None:
             after = self.standalone.launch(p)
             if after.databricks_run_id is None and after.state is PromiseState.PENDING:
@@ -166,7 +182,11 @@ class Reconciler:
             return "relaunched"
         due = p.timeout_at
         if p.databricks_run_id is not None:
-            checked = self.check_databricks_run(p, engine)
+            try:
+                checked = self.check_databricks_run(p, engine)
+            except LaunchError:
+                self._set_promise_due(p, self._next_check(p, now))
+                raise
             if checked is None:
                 return "settled_from_run"
             due = checked

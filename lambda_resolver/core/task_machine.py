@@ -115,19 +115,22 @@ class AttemptResult:
     retry_at: int | None = None  # set with RETRY_WAIT
 
 
-def after_attempt(spec: TaskSpec, attempt: int, promise_state: PromiseState, now: int) -> AttemptResult:
+def after_attempt(
+    spec: TaskSpec, attempt: int, promise_state: PromiseState, now: int, *, retryable: bool = True
+) -> AttemptResult:
     """Map a settled attempt to the task's next state, applying the retry policy.
 
     Databricks retries a failed task ``max_retries`` times (-1: without limit), waiting
     ``min_retry_interval_millis``; a timed-out task only with ``retry_on_timeout``. Canceled
-    tasks are never retried.
+    tasks are never retried, and neither is a failure marked not ``retryable`` (an attempt that
+    could not start because Databricks refused its run-now: every retry would be refused too).
     """
     if promise_state is PromiseState.RESOLVED:
         return AttemptResult(T.SUCCESS)
     if promise_state is PromiseState.REJECTED_CANCELED:
         return AttemptResult(T.CANCELED)
     final = T.TIMEDOUT if promise_state is PromiseState.REJECTED_TIMEDOUT else T.FAILED
-    retryable = final is T.FAILED or spec.retry_on_timeout
+    retryable = retryable and (final is T.FAILED or spec.retry_on_timeout)
     retries_left = spec.max_retries < 0 or attempt <= spec.max_retries
     if retryable and retries_left:
         return AttemptResult(T.RETRY_WAIT, retry_at=now + max(0, spec.min_retry_interval_ms))
