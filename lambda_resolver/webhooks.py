@@ -63,26 +63,32 @@ def verify(
 ) -> dict[str, Any]:
     """Check a received webhook and return its JSON payload.
 
-    Raises WebhookVerificationError when a header is missing, the timestamp is more than
-    ``tolerance_s`` away from now (a replay or a stale message), or no signature matches.
+    Raises WebhookVerificationError — and nothing else, whatever the headers and body hold —
+    when a header is missing, the timestamp is not epoch seconds or is more than ``tolerance_s``
+    away from now (a replay or a stale message), or no signature matches. It does not remember
+    the messages it saw: a replay within the tolerance verifies again, so a receiver deduplicates
+    on ``webhook-id`` (stable across the resolver's retries).
     """
     h = {k.lower(): v for k, v in request_headers.items()}
     msg_id, ts_text, signatures = h.get("webhook-id"), h.get("webhook-timestamp"), h.get("webhook-signature")
     if not msg_id or not ts_text or not signatures:
         raise WebhookVerificationError("missing webhook-id, webhook-timestamp or webhook-signature header")
-    try:
-        ts = int(ts_text)
-    except ValueError:
-        raise WebhookVerificationError("webhook-timestamp is not a number") from None
+    if not (ts_text.isascii() and ts_text.isdigit() and len(ts_text) <= 12):
+        raise WebhookVerificationError("webhook-timestamp is not a number of seconds")
+    ts = int(ts_text)
     current = time.time() if now is None else now
     if abs(current - ts) > tolerance_s:
         raise WebhookVerificationError(f"webhook-timestamp is more than {tolerance_s} s from now")
     raw = body.encode() if isinstance(body, str) else body
-    expected = sign(secret, msg_id, ts, raw).split(",", 1)[1]
+    expected = sign(secret, msg_id, ts, raw).split(",", 1)[1].encode()
     for candidate in signatures.split():
         version, _, value = candidate.partition(",")
-        if version == "v1" and hmac.compare_digest(value, expected):
-            payload: dict[str, Any] = json.loads(raw)
+        # bytes: any header text compares (str compare_digest raises on non-ASCII), in constant time
+        if version == "v1" and hmac.compare_digest(value.encode("utf-8", "replace"), expected):
+            try:
+                payload: dict[str, Any] = json.loads(raw)
+            except ValueError:
+                raise WebhookVerificationError("the signed body is not JSON") from None
             return payload
     raise WebhookVerificationError("no signature matches")
 

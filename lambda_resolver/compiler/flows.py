@@ -8,6 +8,7 @@ their Databricks meaning and defaults (``run_if`` ALL_SUCCESS, ``max_concurrent_
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +18,8 @@ from lambda_resolver.compiler.model import Bundle, JobResource, PathKey, Problem
 from lambda_resolver.compiler.variables import DOLLAR_REF
 from lambda_resolver.core.manifest import FlowManifest
 from lambda_resolver.core.references import scan_references
+
+TASK_KEY = re.compile(r"[A-Za-z0-9_-]{1,100}")  # Databricks' task_key (the resolver checks it too)
 
 
 @dataclass
@@ -93,6 +96,14 @@ def compile_flow(ctx: FlowContext) -> FlowManifest | None:
             ctx.failed = True  # the schema check reports it
             continue
         key = scalar_text(task["task_key"])
+        if not TASK_KEY.fullmatch(key):
+            ctx.problem(
+                "bad_task_key",
+                f"task_key {key[:120]!r} is not one Databricks takes: use 1 to 100 letters, digits, "
+                f"'_' or '-' (it becomes part of the task's promise id)",
+                (*base, "tasks", i, "task_key"),
+                key[:120],
+            )
         if key in entries:
             first = ctx.problems.sources.where((*base, "tasks", entries[key][0]))
             ctx.problem(

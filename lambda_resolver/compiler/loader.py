@@ -157,11 +157,15 @@ class _Reader:
                     line=lines.get((key,)),
                 )
             elif key == "resources" and isinstance(value, dict):
-                res = config.setdefault("resources", {})
+                res = _mapping_at(config, "resources")
+                if res is None:  # databricks.yml's `resources` is not a mapping: reported by finish()
+                    continue
                 for kind, group in value.items():
                     if not isinstance(group, dict):
                         continue
-                    into = res.setdefault(kind, {})
+                    into = _mapping_at(res, kind)
+                    if into is None:
+                        continue
                     for rkey, body in group.items():
                         if rkey in into:
                             first = self.sources.where(("resources", kind, rkey))
@@ -178,7 +182,9 @@ class _Reader:
                         else:
                             into[rkey] = body
             elif key == "variables" and isinstance(value, dict):
-                into = config.setdefault("variables", {})
+                into = _mapping_at(config, "variables")
+                if into is None:  # databricks.yml's `variables` is not a mapping: reported when read
+                    continue
                 for name, body in value.items():
                     if name in into:
                         skip.append(("variables", name))
@@ -289,3 +295,12 @@ class _Reader:
             source = self.sources.where(base)
             out[key] = JobResource(key, spec, source or Source(self.main), task_sources)
         return out
+
+
+def _mapping_at(parent: dict[str, Any], key: str) -> dict[str, Any] | None:
+    """``parent[key]`` as a mapping to merge into: created when missing or empty (``key:`` with no
+    value is null in YAML); None when it is something else, which the reader reports."""
+    current = parent.get(key)
+    if current is None:
+        current = parent[key] = {}
+    return current if isinstance(current, dict) else None

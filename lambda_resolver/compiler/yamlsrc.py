@@ -30,6 +30,8 @@ _SPECIAL: dict[str, Any] = {
     ".nan": float("nan"), ".NaN": float("nan"), ".NAN": float("nan"),
 }  # fmt: skip
 _NUMERIC_START = frozenset("-+.0123456789")
+MAX_DEPTH = 100  # a bundle needs a dozen levels; deeper is damage (and would exhaust recursion)
+MAX_ALIAS_VALUES = 100_000  # values aliases may copy in all: no "billion laughs"
 _STR_TAGS = frozenset({"tag:yaml.org,2002:str", "!"})
 
 
@@ -95,7 +97,9 @@ def load_yaml(text: str) -> Loaded:
         reason = exc.problem or str(exc)
         if exc.context:
             reason = f"{reason} ({exc.context})"
-        raise YamlError(reason, None if mark is None else mark.line + 1) from None
+        # an error at the end of the stream is marked one line past a last line without "\n"
+        last = text.count("\n") + 1
+        raise YamlError(reason, None if mark is None else min(mark.line + 1, last)) from None
     except yaml.YAMLError as exc:
         raise YamlError(str(exc), None) from None
     finally:
@@ -122,6 +126,8 @@ def _build(parser: Any) -> Loaded:
     out = Loaded(None)
     stack: list[_Frame] = []
     anchors: dict[str, Any] = {}
+    sizes: dict[str, int] = {}  # values in each anchored node, to budget what aliases copy
+    budget = MAX_ALIAS_VALUES
     documents = 0
     while True:
         ev = parser.get_event()
@@ -140,6 +146,8 @@ def _build(parser: Any) -> Loaded:
             if stack and stack[-1].is_map and stack[-1].key is None:
                 raise YamlError("a mapping key must be a plain value, not a mapping or a list", line)
             container: dict[str, Any] | list[Any] = {} if kind is events.MappingStartEvent else []
+            if len(stack) >= MAX_DEPTH:
+                raise YamlError(f"nested more than {MAX_DEPTH} levels deep", line)
             path = _child_path(stack[-1], out, line) if stack else ()
             stack.append(_Frame(container, path, line, ev.anchor))
             continue
@@ -151,10 +159,17 @@ def _build(parser: Any) -> Loaded:
             value: Any = frame.container
             if frame.anchor:
                 anchors[frame.anchor] = value
+                sizes[frame.anchor] = _count(value)
             line = frame.line
         elif kind is events.AliasEvent:
             if ev.anchor not in anchors:
                 raise YamlError(f"unknown or recursive alias *{ev.anchor}", line)
+            budget -= sizes.get(ev.anchor, 1)
+            if budget < 0:
+                raise YamlError(
+                    f"aliases expand to more than {MAX_ALIAS_VALUES:,} values (nested aliases of aliases?)",
+                    line,
+                )
             value = copy.deepcopy(anchors[ev.anchor])
             key_text = None if isinstance(value, (dict, list)) else str(value)
         else:  # a scalar
@@ -167,6 +182,7 @@ def _build(parser: Any) -> Loaded:
             key_text = ev.value
             if ev.anchor:
                 anchors[ev.anchor] = value
+                sizes[ev.anchor] = 1
             if stack and stack[-1].is_map and stack[-1].key is None and ev.value == "<<" and not ev.style:
                 stack[-1].key = "<<"
                 continue
@@ -180,6 +196,19 @@ def _build(parser: Any) -> Loaded:
             _set_key(parent, key_text, line, out)
         else:
             _attach(parent, value, line, out)
+
+
+def _count(value: Any) -> int:
+    """How many values (containers and scalars) ``value`` holds, itself included."""
+    count, todo = 0, [value]
+    while todo:
+        item = todo.pop()
+        count += 1
+        if isinstance(item, dict):
+            todo.extend(item.values())
+        elif isinstance(item, list):
+            todo.extend(item)
+    return count
 
 
 def _child_path(parent: _Frame, out: Loaded, line: int) -> Path_:

@@ -186,8 +186,12 @@ class _Handler(BaseHTTPRequestHandler):
     def _answer(self) -> dict[str, Any]:
         if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
             return _error(411, "length_required", "send a Content-Length (chunked bodies are not read)")
-        length = int(self.headers.get("Content-Length") or 0)
-        if length < 0 or length > MAX_BODY:
+        declared = (self.headers.get("Content-Length") or "0").strip()
+        if not declared.isascii() or not declared.isdigit():
+            self.close_connection = True  # the body's end is unknown: this connection is done
+            return _error(400, "bad_request", "Content-Length is not a number of bytes")
+        length = int(declared)
+        if length > MAX_BODY:
             self.close_connection = True
             return _error(413, "body_too_large", f"the request body is over {MAX_BODY} bytes")
         body = self.rfile.read(length) if length else b""
@@ -220,8 +224,31 @@ class _Handler(BaseHTTPRequestHandler):
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _serve
 
+    def __getattr__(self, name: str) -> Any:
+        # Any other method goes to the API too, which answers 405 (with Allow) or 404 in its
+        # error shape, rather than http.server's HTML 501.
+        if name.startswith("do_"):
+            return self._serve
+        raise AttributeError(name)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """http.server's own refusals (a request line or headers over its limits, a request it
+        cannot parse) in the API's error shape instead of an HTML page; nothing is echoed."""
+        self.close_connection = True
+        status = code if 400 <= code < 500 else 400
+        code_name, what = _REFUSALS.get(status, ("bad_request", "the request could not be read"))
+        self._write(_error(status, code_name, what))
+
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("local server: " + format, *args)
+
+
+_REFUSALS = {
+    400: ("bad_request", "the request could not be read as HTTP/1.1"),
+    408: ("request_timeout", "the request took too long to arrive"),
+    414: ("uri_too_long", "the request line is over 65,536 bytes: send long values in a JSON body"),
+    431: ("headers_too_large", "the request headers are over the limits: 100 headers, 65,536 bytes each"),
+}
 
 
 def _error(status: int, code: str, message: str) -> dict[str, Any]:

@@ -1,13 +1,15 @@
 """JSON on the wire: decoding request bodies strictly, encoding answers, reading headers.
 
 Request bodies are JSON as RFC 8259 defines it: ``NaN``/``Infinity`` (which Python's ``json``
-accepts) and nesting deep enough to exhaust the parser are "not valid JSON" (400), never a
-500. Answers are compact UTF-8 JSON.
+accepts), numbers beyond a double's range (``1e400``, which Python reads as infinity and would
+answer as ``Infinity``) and nesting deep enough to exhaust the parser are "not valid JSON" (400),
+never a 500 nor a stored value that no JSON reader can read back. Answers are compact UTF-8 JSON.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import unquote
@@ -23,6 +25,13 @@ def _no_constants(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"the number {text[:40]} is out of range")
+    return value
+
+
 def loads_strict(text: str | bytes) -> Any:
     """Parse a request body; anything that is not strict JSON raises ``json.JSONDecodeError``.
 
@@ -31,7 +40,7 @@ def loads_strict(text: str | bytes) -> Any:
     """
     doc = text.decode("utf-8", "replace") if isinstance(text, bytes) else text
     try:
-        return json.loads(doc, parse_constant=_no_constants)
+        return json.loads(doc, parse_constant=_no_constants, parse_float=_finite)
     except json.JSONDecodeError:
         raise
     except (ValueError, RecursionError) as exc:
