@@ -623,6 +623,8 @@ def measure_path(
             "modules_not_importable_alone": len(failed),
             "load_1m": round(os.getloadavg()[0], 2),  # other work on the machine inflates medians
         }
+    if not args.quick:
+        out["import_ms"]["libraries_only_warm"] = libraries_floor(modules, work, path, st.env, args.runs)
     out["profile_warm"] = profile(modules, modules_file, st.env, work, runs=args.profile_runs)
     if args.quick:
         wall = out["profile_warm"]["wall_ms_under_importtime"]
@@ -644,6 +646,19 @@ def measure_path(
                 "load_1m": round(os.getloadavg()[0], 2),
             }
     return out
+
+
+def libraries_floor(modules: Sequence[str], work: Path, path: str, env: Mapping[str, str], runs: int) -> Any:
+    """The same import, warm, without the project's own modules: what the libraries the path
+    needs (powertools with validation, pydantic, botocore, ...) cost by themselves — a floor no
+    change to lakehook's code can go below."""
+    own = ("lambda_resolver", "notebook_lib")
+    theirs = [m for m in modules if package_of(m) not in own]
+    floor_file = work / f"{path}.libraries.modules"
+    floor_file.write_text("\n".join(theirs))
+    import_once(floor_file, env, work)  # discarded, as for warm
+    samples = [import_once(floor_file, env, work)["seconds"] for _ in range(runs)]
+    return {**stats_ms(samples), "modules": len(theirs), "load_1m": round(os.getloadavg()[0], 2)}
 
 
 def first_request(probes: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
@@ -760,6 +775,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "(boto3/botocore from the venv with .pyc, as the runtime provides them)",
                 "disk_cold": "sync; echo 3 > /proc/sys/vm/drop_caches before every run",
                 "disk_cold_no_pyc_zip": "both of the above",
+                "libraries_only_warm": "warm, the same module list without lambda_resolver and "
+                "notebook_lib: the floor set by the libraries themselves",
             },
             "p90": "nearest rank",
             "first_request_ms": "fresh interpreter: import the handler, then two events; first_event "

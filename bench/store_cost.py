@@ -206,27 +206,50 @@ class MeteredClient:
         return item
 
     def _charge_write(
-        self, op: str, key: Mapping[str, Any], call: Callable[[], Any], *, factor: int = 1
+        self,
+        op: str,
+        key: Mapping[str, Any],
+        call: Callable[[], Any],
+        *,
+        before: Mapping[str, Any] | bool | None = True,
+        after: Callable[[Any], Mapping[str, Any] | None] | None = None,
     ) -> Any:
-        before = self._peek(key)
+        """Charge a write from the item before and after it. ``before``/``after`` give them when
+        the request itself tells (a create-only put, an update returning ALL_NEW): moto is slow,
+        and every peek is another request to it."""
+        old = self._peek(key) if before is True else (before or None)
         try:
             result = call()
-        except self._client.exceptions.ConditionalCheckFailedException:
+        except self._client.exceptions.ConditionalCheckFailedException as exc:
             self.tally.failed_conditions += 1
-            self.tally.add(op + " (condition failed)", wcu=write_units(item_size(before)))
+            current = old if old is not None else exc.response.get("Item")
+            self.tally.add(op + " (condition failed)", wcu=write_units(item_size(current)))
             raise
-        after = self._peek(key)
-        base = write_units(max(item_size(before), item_size(after))) * factor
-        index = sum(ix.writes(before, after) for ix in self._indexes)
+        new = after(result) if after is not None else self._peek(key)
+        base = write_units(max(item_size(old), item_size(new)))
+        index = sum(ix.writes(old, new) for ix in self._indexes)
         self.tally.add(op, wcu=base, wcu_index=index)
         return result
 
     def put_item(self, **kw: Any) -> Any:
         key = {PK: kw["Item"][PK], SK: kw["Item"][SK]}
-        return self._charge_write("PutItem", key, lambda: self._client.put_item(**kw))
+        create_only = str(kw.get("ConditionExpression", "")).startswith("attribute_not_exists(")
+        return self._charge_write(
+            "PutItem",
+            key,
+            lambda: self._client.put_item(**kw),
+            before=None if create_only else True,  # it succeeds only where nothing was
+            after=lambda _: kw["Item"],
+        )
 
     def update_item(self, **kw: Any) -> Any:
-        return self._charge_write("UpdateItem", kw["Key"], lambda: self._client.update_item(**kw))
+        all_new = kw.get("ReturnValues") == "ALL_NEW"
+        return self._charge_write(
+            "UpdateItem",
+            kw["Key"],
+            lambda: self._client.update_item(**kw),
+            after=(lambda r: r.get("Attributes")) if all_new else None,
+        )
 
     def delete_item(self, **kw: Any) -> Any:
         return self._charge_write("DeleteItem", kw["Key"], lambda: self._client.delete_item(**kw))
