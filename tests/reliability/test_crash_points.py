@@ -50,6 +50,7 @@ from lambda_resolver.core.manifest import FlowManifest
 from lambda_resolver.core.models import PromiseState, RunState, TaskState
 from lambda_resolver.core.store import Store
 
+from support import flows
 from support.crash import (
     STORE_WRITES,
     Crash,
@@ -60,7 +61,6 @@ from support.crash import (
     SqliteBackend,
 )
 from support.fakes import FakeLauncher
-from support.flows import flow, job_task
 from support.harness import SETTINGS, Harness
 
 RUN_ID = "crash-run"
@@ -86,21 +86,7 @@ SIGNALS = ("retried", "early", "lost")
 
 def demo_flow() -> FlowManifest:
     """``a ∥ b → c → d``; c fails its first attempt and is retried once; values flow on."""
-    return flow(
-        FLOW,
-        [
-            job_task("a"),
-            job_task("b"),
-            job_task(
-                "c",
-                ["a", "b"],
-                params={"rows_a": "{{tasks.a.values.rows}}", "rows_b": "{{tasks.b.values.rows}}"},
-                max_retries=1,
-                min_retry_interval_ms=RETRY_MS,
-            ),
-            job_task("d", ["c"], params={"total": "{{tasks.c.values.total}}"}),
-        ],
-    )
+    return flows.demo_flow(FLOW, retry_ms=RETRY_MS)
 
 
 # -- the script of a life ----------------------------------------------------------------------

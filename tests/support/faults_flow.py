@@ -28,7 +28,7 @@ from lambda_resolver.databricks import SdkLauncher
 from lambda_resolver.local import CallbackExecutor, LocalRun, LocalWorkspace
 from notebook_lib.handle import decode_handle
 
-from support.flows import flow, job_task
+from support import flows
 from support.harness import SETTINGS, Harness
 
 TOKEN = "faults-test-token"
@@ -75,22 +75,8 @@ def poll(condition: Any, timeout_s: float = 10.0, what: str = "the condition") -
 
 
 def demo_flow(name: str = FLOW) -> FlowManifest:
-    """``a ∥ b → c → d``; c has one retry. Job ids are 1..4 in task order (support.flows)."""
-    return flow(
-        name,
-        [
-            job_task("a"),
-            job_task("b"),
-            job_task(
-                "c",
-                ["a", "b"],
-                params={"rows_a": "{{tasks.a.values.rows}}", "rows_b": "{{tasks.b.values.rows}}"},
-                max_retries=1,
-                min_retry_interval_ms=RETRY_MS,
-            ),
-            job_task("d", ["c"], params={"total": "{{tasks.c.values.total}}"}),
-        ],
-    )
+    """The demo's shape (support.flows.demo_flow) with this module's retry interval."""
+    return flows.demo_flow(name, retry_ms=RETRY_MS)
 
 
 JOB_PARAMS = {"job_a": (), "job_b": (), "job_c": ("rows_a", "rows_b"), "job_d": ("total",)}

@@ -75,3 +75,23 @@ def flow(
 
 def chain(name: str, n: int) -> FlowManifest:
     return flow(name, [job_task(f"t{i}", [f"t{i - 1}"] if i else []) for i in range(n)])
+
+
+def demo_flow(name: str, *, retry_ms: int) -> FlowManifest:
+    """The demo's shape, ``a ∥ b → c → d``: c takes a's and b's values and has one retry after
+    ``retry_ms``; d takes c's total. Job ids are 1..4 in task order."""
+    return flow(
+        name,
+        [
+            job_task("a"),
+            job_task("b"),
+            job_task(
+                "c",
+                ["a", "b"],
+                params={"rows_a": "{{tasks.a.values.rows}}", "rows_b": "{{tasks.b.values.rows}}"},
+                max_retries=1,
+                min_retry_interval_ms=retry_ms,
+            ),
+            job_task("d", ["c"], params={"total": "{{tasks.c.values.total}}"}),
+        ],
+    )
