@@ -48,7 +48,6 @@ import importlib.util
 import json
 import math
 import os
-import platform
 import re
 import shutil
 import statistics
@@ -66,6 +65,10 @@ from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _harness import machine
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "aws.json"
@@ -746,15 +749,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     doc = {
         "measured_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "command": "python bench/aws_cold_start.py " + " ".join(sys.argv[1:] if argv is None else argv),
-        "machine": {
-            "platform": platform.platform(),
-            "machine": platform.machine(),
-            "cpu_count": os.cpu_count(),
-            "python": platform.python_version(),
-            "implementation": platform.python_implementation(),
-            # other work on the machine shows up in every figure: the 1-minute load before and after
-            "load_average_1m": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
-        },
+        "machine": machine(load_before),
         "versions": versions(),
         "goal": {
             "callback_path_import_ms": GOAL_MS,
