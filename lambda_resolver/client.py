@@ -80,11 +80,19 @@ class LakehookClient:
     def get_run(self, run_id: str) -> dict[str, Any]:
         return self._call("GET", f"/v1/runs/{_seg(run_id)}")
 
-    def list_runs(self, *, flow: str | None = None, state: str | None = None, limit: int = 50) -> list[Any]:
-        query = {"flow": flow, "state": state, "limit": str(limit)}
-        answer = self._call("GET", "/v1/runs", query={k: v for k, v in query.items() if v})
-        runs: list[Any] = answer.get("runs", [])
+    def list_runs(
+        self, *, flow: str | None = None, state: str | None = None, limit: int = 50, cursor: str | None = None
+    ) -> list[Any]:
+        """One page of run summaries, newest first (:meth:`runs_page` also gives the next cursor)."""
+        runs: list[Any] = self.runs_page(flow=flow, state=state, limit=limit, cursor=cursor)["runs"]
         return runs
+
+    def runs_page(
+        self, *, flow: str | None = None, state: str | None = None, limit: int = 50, cursor: str | None = None
+    ) -> dict[str, Any]:
+        """``{"runs": [...], "next_cursor": str | None}``: pass ``next_cursor`` back for the next page."""
+        query = {"flow": flow, "state": state, "limit": str(limit), "cursor": cursor}
+        return self._call("GET", "/v1/runs", query={k: v for k, v in query.items() if v})
 
     def cancel_run(self, run_id: str) -> dict[str, Any]:
         return self._call("POST", f"/v1/runs/{_seg(run_id)}/cancel", {})

@@ -2,7 +2,8 @@
 
 Environment (set by ``lambda_resolver/template.yaml``):
 
-- ``LAKEHOOK_TABLE``: the DynamoDB table.
+- ``LAKEHOOK_TABLE``: the DynamoDB table; or ``LAKEHOOK_STORE``, a store URL
+  (``dynamodb://<table>?due_shards=N``, see :mod:`lambda_resolver.wiring`), which wins.
 - ``LAKEHOOK_SIGNING_KEYS_SECRET``: JSON ``{"active": "k2", "keys": {"k1": "<base64>", ...},
   "notify": "whsec_<base64>"}`` — callback-token keys (two during a rotation) and the key that
   signs completion webhooks.
@@ -75,7 +76,7 @@ def parse_basic(text: str) -> tuple[str, str]:
 class AwsConfig:
     """Everything the handler needs, read from the environment; secrets are read on demand."""
 
-    table: str
+    store: str  # a store URL (lambda_resolver.wiring)
     signing_secret: str
     databricks_secret: str
     databricks_host: str
@@ -89,6 +90,8 @@ class AwsConfig:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> AwsConfig:
         env = os.environ if environ is None else environ
         missing = [n for n in ("LAKEHOOK_TABLE", "LAKEHOOK_SIGNING_KEYS_SECRET") if not env.get(n)]
+        if env.get("LAKEHOOK_STORE"):
+            missing = [n for n in missing if n != "LAKEHOOK_TABLE"]
         if missing:
             raise ConfigError(f"set {', '.join(missing)} (the SAM template does)")
         timings: dict[str, int] = {}
@@ -104,7 +107,7 @@ class AwsConfig:
                 except ValueError:
                     raise ConfigError(f"{var} must be a number of seconds, got {env[var]!r}") from None
         return cls(
-            table=env["LAKEHOOK_TABLE"],
+            store=env.get("LAKEHOOK_STORE") or f"dynamodb://{env['LAKEHOOK_TABLE']}",
             signing_secret=env["LAKEHOOK_SIGNING_KEYS_SECRET"],
             databricks_secret=env.get("LAKEHOOK_DATABRICKS_SECRET", ""),
             databricks_host=env.get("DATABRICKS_HOST", ""),

@@ -127,24 +127,22 @@ class Resolver:
                     engine.ctx.notifier.set_secret(keys.notify_secret)
 
     def _engine(self, config: AwsConfig, notify_secret: str | None, context: Any) -> Any:
-        from lambda_resolver.core.context import Context, Settings
-        from lambda_resolver.core.engine import Engine
+        from lambda_resolver.core.context import Settings
         from lambda_resolver.databricks.launcher import SdkLauncher
         from lambda_resolver.http.documents import run_document
-        from lambda_resolver.stores.dynamodb import DynamoStore
         from lambda_resolver.webhooks import HttpNotifier
+        from lambda_resolver.wiring import build_engine
 
         settings = Settings(callback_url=self._url(config, context), **dict(config.timings))
         db = config.databricks_config(self.secrets)
-        launcher = self._launcher(db) if self._launcher else SdkLauncher(config=db)
-        ctx = Context(
-            store=DynamoStore(config.table, client=self._dynamodb()),
-            launcher=launcher,
+        engine = build_engine(
+            store=config.store,
+            clients={"dynamodb": self._dynamodb()},
+            launcher=self._launcher(db) if self._launcher else SdkLauncher(config=db),
             signer=self._services.signer,
             settings=settings,
             event=self.telemetry,
         )
-        engine = Engine(ctx)
         if notify_secret:
 
             def document(kind: str, record_id: str) -> dict[str, Any]:
@@ -154,7 +152,7 @@ class Resolver:
 
                 return promise_document(engine.get_promise(record_id))
 
-            ctx.notifier = HttpNotifier(notify_secret, document)
+            engine.ctx.notifier = HttpNotifier(notify_secret, document)
         return engine
 
     def _learn_url(self, event: Mapping[str, Any]) -> None:

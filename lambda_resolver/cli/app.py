@@ -19,6 +19,12 @@ EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE = 0, 1, 2
 
 def main() -> None:
     """Console entry point (``lakehook``)."""
-    from lambda_resolver.cli import bundle_cmds, local_cmds, publish_cmd, run_cmds  # noqa: F401 - they register commands
+    from lambda_resolver.cli import (  # noqa: F401 - they register commands
+        bundle_cmds,
+        history_cmds,
+        local_cmds,
+        publish_cmd,
+        run_cmds,
+    )
 
     sys.exit(app())

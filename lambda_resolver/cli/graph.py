@@ -8,7 +8,8 @@ import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 
-from lambda_resolver.core.manifest import FlowManifest, TaskKind
+from lambda_resolver.core.kinds import kind_of
+from lambda_resolver.core.manifest import FlowManifest
 
 #: Fill colours by task state (Databricks' run-page palette, roughly).
 STATE_COLORS: dict[str, str] = {
@@ -32,8 +33,7 @@ def _node_id(key: str) -> str:
 
 def _label(manifest: FlowManifest, key: str, states: Mapping[str, str]) -> str:
     spec = manifest.task(key)
-    kind = {TaskKind.CONDITION: "condition", TaskKind.EXTERNAL: "external"}.get(spec.kind, "job")
-    label = f"{key}<br/><small>{kind}"
+    label = f"{key}<br/><small>{kind_of(spec).label}"
     if spec.run_if.value != "ALL_SUCCESS":
         label += f" · {spec.run_if.value}"
     label += "</small>"
@@ -47,7 +47,7 @@ def mermaid(manifest: FlowManifest, states: Mapping[str, str] | None = None) -> 
     states = states or {}
     lines = ["flowchart LR"]
     for spec in manifest.tasks:
-        shape = ("{{", "}}") if spec.kind is TaskKind.CONDITION else ("[", "]")
+        shape = ("{{", "}}") if kind_of(spec).decision else ("[", "]")
         lines.append(f'    {_node_id(spec.key)}{shape[0]}"{_label(manifest, spec.key, states)}"{shape[1]}')
     for spec in manifest.tasks:
         for dep in spec.depends_on:
@@ -71,9 +71,9 @@ def dot(manifest: FlowManifest, states: Mapping[str, str] | None = None) -> str:
     for spec in manifest.tasks:
         state = states.get(spec.key)
         label = spec.key + (f"\\n{state}" if state else "")
-        shape = "diamond" if spec.kind is TaskKind.CONDITION else "box"
+        shape = "diamond" if kind_of(spec).decision else "box"
         fill = STATE_COLORS.get(state or "", "#ffffff")
-        style = ', style="rounded,filled,dashed"' if spec.kind is TaskKind.EXTERNAL else ""
+        style = ', style="rounded,filled,dashed"' if kind_of(spec).waits_outside else ""
         out.append(f'  "{spec.key}" [label="{label}", shape={shape}, fillcolor="{fill}"{style}];')
     for spec in manifest.tasks:
         for dep in spec.depends_on:

@@ -8,18 +8,16 @@ their Databricks meaning and defaults (``run_if`` ALL_SUCCESS, ``max_concurrent_
 from __future__ import annotations
 
 import difflib
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from lambda_resolver.compiler.flow_tasks import TaskReader
-from lambda_resolver.compiler.graph import TaskGraph
 from lambda_resolver.compiler.model import Bundle, JobResource, PathKey, Problems, scalar_text
 from lambda_resolver.compiler.variables import DOLLAR_REF
+from lambda_resolver.core.graph import TaskGraph
 from lambda_resolver.core.manifest import FlowManifest
+from lambda_resolver.core.manifest_checks import TASK_KEY
 from lambda_resolver.core.references import scan_references
-
-TASK_KEY = re.compile(r"[A-Za-z0-9_-]{1,100}")  # Databricks' task_key (the resolver checks it too)
 
 
 @dataclass

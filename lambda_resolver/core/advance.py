@@ -15,20 +15,17 @@ from lambda_resolver.core import notifications
 from lambda_resolver.core import task_machine as tm
 from lambda_resolver.core.context import Context, log
 from lambda_resolver.core.errors import LaunchError, StoreConflict
-from lambda_resolver.core.ids import idempotency_token, task_promise_id
-from lambda_resolver.core.launcher import TriggerRequest
-from lambda_resolver.core.manifest import FlowManifest, TaskKind, TaskSpec
+from lambda_resolver.core.ids import task_promise_id
+from lambda_resolver.core.kinds import Attempt, kind_of
+from lambda_resolver.core.manifest import FlowManifest, TaskSpec
 from lambda_resolver.core.models import (
     ACTIVE_TASK_STATES,
     Promise,
     PromiseState,
     Run,
-    RunState,
     Task,
     TaskState,
 )
-from lambda_resolver.core.substitution import ReferenceResolver
-from notebook_lib.handle import encode_handle
 
 T = TaskState
 
@@ -62,15 +59,9 @@ class Advancer:
         if t.state in ACTIVE_TASK_STATES:
             p = self.ctx.store.get_promise(t.promise_id) if t.promise_id else None
             if p is not None and p.state.settled:
-                if (
-                    t.state is T.TRIGGERING
-                    and spec.kind is TaskKind.JOB
-                    and p.databricks_run_id is None
-                    and p.state in (PromiseState.REJECTED_CANCELED, PromiseState.REJECTED_TIMEDOUT)
-                ):
-                    self._stop_unrecorded_run(run, manifest, spec, p)
-                    p = self.ctx.store.get_promise(p.id) or p
-                return self._finish_attempt(spec, t, p)
+                if t.state is T.TRIGGERING:
+                    p = kind_of(spec).before_finish(self, Attempt(run, manifest, spec, t, p))
+                return self.finish_attempt(spec, t, p)
             if t.state is T.TRIGGERING:
                 return self._launch(run, manifest, spec, t, p)
             return []
@@ -95,7 +86,6 @@ class Advancer:
         """The claim: one conditional write; exactly one caller wins it and starts the attempt."""
         now = self.ctx.now()
         changes = {
-            "state": T.TRIGGERING.value,
             "attempt": attempt,
             "promise_id": task_promise_id(t.run_id, t.key, attempt),
             "triggered_at": now,
@@ -104,9 +94,7 @@ class Advancer:
             "run_page_url": None,
         }
         try:
-            self.ctx.store.update_task(
-                t.run_id, t.key, changes, expect_states=(t.state,), expect_attempt=t.attempt
-            )
+            self.ctx.writes.move_task(t, T.TRIGGERING, changes)
         except StoreConflict:
             return []  # another caller claimed it
         self.ctx.event("task_claimed", {"run_id": t.run_id, "task_key": t.key, "attempt": attempt})
@@ -119,12 +107,13 @@ class Advancer:
     def _launch(
         self, run: Run, manifest: FlowManifest, spec: TaskSpec, t: Task, p: Promise | None
     ) -> list[str]:
+        """Create the attempt's promise (once) and let the task's kind start it."""
         ctx = self.ctx
         assert t.promise_id is not None
         if p is None:
             now = ctx.now()
             timeout_s = spec.timeout_seconds or ctx.settings.default_task_timeout_s
-            p, _ = ctx.store.create_promise(
+            p, _ = ctx.writes.create_promise(
                 Promise(
                     id=t.promise_id,
                     state=PromiseState.PENDING,
@@ -136,122 +125,38 @@ class Advancer:
                 )
             )
             if p.state.settled:
-                return self._finish_attempt(spec, t, p)
+                return self.finish_attempt(spec, t, p)
         if run.stop_reason:
-            error = _err("Canceled", "the run was canceled")
-            return self._settle_self(spec, t, PromiseState.REJECTED_CANCELED, error=error)
-        if spec.kind is TaskKind.CONDITION:
-            return self._run_condition(spec, t, ReferenceResolver(ctx.store, run, manifest))
-        if spec.kind is TaskKind.EXTERNAL:
-            # Nothing to start: the promise waits for an outside settle (an approval, a system).
-            return self._mark_running(t, p, None, None)
-        try:
-            request = self._trigger_request(run, manifest, spec, p)
-        except _NotLaunchable as exc:
-            error = _err(exc.kind, exc.message, retryable=False)
-            return self._settle_self(spec, t, PromiseState.REJECTED, error=error)
-        try:
-            launched = ctx.launcher.trigger(request)
-        except LaunchError as exc:
-            if exc.permanent:  # Databricks refused the request as wrong: asking again cannot help
-                msg = f"job '{request.job_key}' (id {request.job_id}) could not start: {exc.message}"
-                error = _err("LaunchError", msg, retryable=False)
-                return self._settle_self(spec, t, PromiseState.REJECTED, error=error)
-            log.warning("run-now for %s failed, the reconciler will retry: %s", p.id, exc.message)
-            return []
-        ctx.event(
-            "task_triggered",
-            {
-                "run_id": t.run_id,
-                "task_key": t.key,
-                "promise_id": p.id,
-                "databricks_run_id": launched.databricks_run_id,
-            },
-        )
-        return self._mark_running(t, p, launched.databricks_run_id, launched.run_page_url)
+            error = self.error("Canceled", "the run was canceled")
+            return self.settle_self(spec, t, PromiseState.REJECTED_CANCELED, error=error)
+        return kind_of(spec).start(self, Attempt(run, manifest, spec, t, p))
 
-    def _trigger_request(
-        self, run: Run, manifest: FlowManifest, spec: TaskSpec, p: Promise
-    ) -> TriggerRequest:
-        """The run-now of an attempt: the job, its substituted parameters, the handle, the token."""
-        assert spec.job_key is not None
-        job = manifest.job(spec.job_key)
-        if job.job_id is None:
-            msg = f"job '{job.key}' has no Databricks job id: deploy the bundle and run `lakehook publish`"
-            raise _NotLaunchable("JobNotPublished", msg)
-        resolver = ReferenceResolver(self.ctx.store, run, manifest)
-        try:
-            params = {k: resolver.substitute(v) for k, v in spec.job_parameters}
-        except ValueError as exc:
-            raise _NotLaunchable("ReferenceError", str(exc)) from None
-        params["lakehook"] = encode_handle(self.ctx.settings.callback_url, p.id, self.ctx.signer.token(p.id))
-        return TriggerRequest(
-            job_id=job.job_id,
-            job_key=job.key,
-            parameters=params,
-            idempotency_token=idempotency_token(p.id),
-            promise_id=p.id,
-        )
-
-    def _stop_unrecorded_run(self, run: Run, manifest: FlowManifest, spec: TaskSpec, p: Promise) -> None:
-        """An attempt still TRIGGERING was canceled or timed out: its run-now may have started a run
-        whose id was never recorded (a crash between the two). Ask again with the same idempotency
-        token — Databricks answers with that run if it exists, at worst it starts one — and cancel
-        it, so nothing keeps running (invariant 5) and there is still one run per token."""
-        try:
-            request = self._trigger_request(run, manifest, spec, p)
-            launched = self.ctx.launcher.trigger(request)
-        except _NotLaunchable:
-            return  # it could never have started
-        except LaunchError as exc:
-            log.warning("could not look for a run of %s to cancel: %s", p.id, exc.message)
-            return
-        self._cancel_databricks(launched.databricks_run_id)
-        self.ctx.store.update_promise(
-            p.id,
-            {"databricks_run_id": launched.databricks_run_id, "run_page_url": launched.run_page_url},
-            expect_state=None,
-        )
-
-    def _mark_running(self, t: Task, p: Promise, run_id: int | None, url: str | None) -> list[str]:
+    def mark_running(self, t: Task, p: Promise, run_id: int | None, url: str | None) -> list[str]:
+        """The attempt started (``run_id`` its Databricks run; None: nothing to start)."""
         ctx = self.ctx
         if run_id is not None:
-            p = ctx.store.update_promise(
-                p.id, {"databricks_run_id": run_id, "run_page_url": url}, expect_state=None
+            p = ctx.writes.set_promise_fields(
+                p.id, {"databricks_run_id": run_id, "run_page_url": url}, while_in=None
             )
             if p.state in (PromiseState.REJECTED_CANCELED, PromiseState.REJECTED_TIMEDOUT):
                 # Canceled or timed out while run-now was in flight: stop the run we just started.
-                self._cancel_databricks(run_id)
+                self.cancel_databricks(run_id)
         now = ctx.now()
         if run_id is None:
             due = p.timeout_at  # an external task: nothing to re-read, wait for its deadline
         else:  # the claim's deadline serves if it is no later than the next check would be
             due = _keep_due(t.due_at, now, now + ctx.settings.check_interval_ms)
             due = min(due, p.timeout_at)
-        changes: dict[str, Any] = {"state": T.RUNNING.value, "due_at": due}
+        changes: dict[str, Any] = {"due_at": due}
         if run_id is not None:
             changes.update(databricks_run_id=run_id, run_page_url=url)
         try:
-            ctx.store.update_task(
-                t.run_id, t.key, changes, expect_states=(T.TRIGGERING,), expect_attempt=t.attempt
-            )
+            ctx.writes.move_task(t, T.RUNNING, changes)
         except StoreConflict:
             return []  # the attempt already finished (a fast callback) or was re-driven
         return [t.key] if p.state.settled else []
 
-    def _run_condition(self, spec: TaskSpec, t: Task, resolver: ReferenceResolver) -> list[str]:
-        assert spec.condition is not None
-        c = spec.condition
-        try:
-            left, right = resolver.substitute(c.left), resolver.substitute(c.right)
-            result = tm.evaluate_condition(c.op, left, right)
-        except ValueError as exc:
-            error = _err("ConditionError", str(exc), retryable=False)  # same operands next time
-            return self._settle_self(spec, t, PromiseState.REJECTED, error=error)
-        value = {"outcome": "true" if result else "false", "left": left, "right": right}
-        return self._settle_self(spec, t, PromiseState.RESOLVED, value=value)
-
-    def _settle_self(
+    def settle_self(
         self,
         spec: TaskSpec,
         t: Task,
@@ -264,34 +169,34 @@ class Advancer:
         assert t.promise_id is not None
         now = self.ctx.now()
         try:
-            p = self.ctx.store.update_promise(
-                t.promise_id,
-                {"state": state.value, "value": value, "error": error, "settled_at": now, "due_at": None},
+            p = self.ctx.writes.settle_promise(
+                t.promise_id, state, {"value": value, "error": error, "due_at": None}, now=now, deadline=False
             )
         except StoreConflict as exc:
             p = exc.current
-        return self._finish_attempt(spec, t, p)
+        return self.finish_attempt(spec, t, p)
 
     # -- RUNNING → finished | RETRY_WAIT ---------------------------------------------------------
-    def _finish_attempt(self, spec: TaskSpec, t: Task, p: Promise) -> list[str]:
+    def finish_attempt(self, spec: TaskSpec, t: Task, p: Promise) -> list[str]:
+        """Move a task whose attempt's promise is settled to its result, or to RETRY_WAIT."""
         ctx = self.ctx
         now = ctx.now()
         if p.databricks_run_id is not None and p.state in (
             PromiseState.REJECTED_TIMEDOUT,
             PromiseState.REJECTED_CANCELED,
         ):
-            self._cancel_databricks(p.databricks_run_id)  # nothing waits forever (invariant 5)
+            self.cancel_databricks(p.databricks_run_id)  # nothing waits forever (invariant 5)
         result = tm.after_attempt(spec, t.attempt, p.state, now, retryable=_retryable(p))
         changes: dict[str, Any] = {
-            "state": result.state.value,
             "value": p.value,
             "error": p.error,
             "settled_at": p.settled_at or now,
             "databricks_run_id": p.databricks_run_id or t.databricks_run_id,
             "run_page_url": p.run_page_url or t.run_page_url,
         }
-        if spec.kind is TaskKind.CONDITION and isinstance(p.value, dict):
-            changes["outcome"] = p.value.get("outcome")
+        outcome = kind_of(spec).outcome(p.value)
+        if outcome is not None:
+            changes["outcome"] = outcome
         if result.state is T.RETRY_WAIT:
             changes["due_at"] = result.retry_at
         else:  # propagation follows at once; re-driven only if it has not by then
@@ -299,9 +204,7 @@ class Advancer:
             changes["due_at"] = _keep_due(t.due_at, grace, grace + ctx.settings.check_interval_ms)
             changes["propagated"] = False
         try:
-            ctx.store.update_task(
-                t.run_id, t.key, changes, expect_states=ACTIVE_TASK_STATES, expect_attempt=t.attempt
-            )
+            ctx.writes.move_task(t, result.state, changes)
         except StoreConflict:
             return []
         ctx.event(
@@ -312,12 +215,10 @@ class Advancer:
 
     def _move(self, t: Task, target: TaskState, extra: dict[str, Any]) -> list[str]:
         """A move into a finished state without running (skipped, or canceled)."""
-        changes = {"state": target.value, "due_at": self.ctx.now() + self.ctx.settings.propagate_grace_ms}
+        changes = {"due_at": self.ctx.now() + self.ctx.settings.propagate_grace_ms}
         changes.update(extra)
         try:
-            self.ctx.store.update_task(
-                t.run_id, t.key, changes, expect_states=(t.state,), expect_attempt=t.attempt
-            )
+            self.ctx.writes.move_task(t, target, changes)
         except StoreConflict:
             return []
         return [t.key]
@@ -330,14 +231,14 @@ class Advancer:
             spec = manifest.task(child)
             dep = next(d for d in spec.depends_on if d.task_key == t.key)
             outcome = tm.edge_outcome(t, dep)
-            c, _ = self.ctx.store.deliver_edge(run.run_id, child, t.key, outcome.value)
+            c, _ = self.ctx.writes.deliver_edge(run.run_id, child, t.key, outcome.value)
             if c.state is T.WAITING and c.waiting <= 0:
                 # Claim (or skip) before this task counts as propagated, so a crash here leaves
                 # the work findable: either this task is still due, or the child is claimed.
                 # The claim is conditional: of all parents finishing at once, exactly one wins.
                 ready.extend(self._evaluate(run, spec, c))
         leaf = manifest.is_leaf(t.key)
-        after = self.ctx.store.complete_propagation(
+        after = self.ctx.writes.complete_propagation(
             run.run_id,
             t.key,
             leaf=tm.leaf_outcome(t.state).value if leaf else None,
@@ -355,18 +256,13 @@ class Advancer:
         self.ctx.store.release_slot(run.flow, run.run_id)
         try:
             now = self.ctx.now()
-            done = self.ctx.store.update_run(
+            done = self.ctx.writes.move_run(
                 run.run_id,
+                state,
                 # A run with a notify_url stays due until its document is delivered. The state was
                 # decided on ``run``'s stop_reason: a stop written since came after every task had
                 # finished, too late, like canceling an ended run; the record keeps the basis.
-                {
-                    "state": state.value,
-                    "ended_at": now,
-                    "due_at": now if run.notify_url else None,
-                    "stop_reason": run.stop_reason,
-                },
-                expect_states=(RunState.PENDING, RunState.RUNNING),
+                {"ended_at": now, "due_at": now if run.notify_url else None, "stop_reason": run.stop_reason},
             )
         except StoreConflict:
             return None
@@ -374,23 +270,20 @@ class Advancer:
         notifications.deliver_run(self.ctx, done)
         return done
 
-    def _cancel_databricks(self, databricks_run_id: int) -> None:
+    @staticmethod
+    def error(kind: str, message: str, *, retryable: bool = True) -> dict[str, Any]:
+        """A settled attempt's error (see :func:`attempt_error`)."""
+        return attempt_error(kind, message, retryable=retryable)
+
+    def cancel_databricks(self, databricks_run_id: int) -> None:
+        """Stop a Databricks run; a failure is logged (the reconciler looks again)."""
         try:
             self.ctx.launcher.cancel(databricks_run_id)
         except LaunchError as exc:
             log.warning("could not cancel Databricks run %s: %s", databricks_run_id, exc.message)
 
 
-class _NotLaunchable(Exception):
-    """The attempt cannot start (no job id, a reference that does not resolve)."""
-
-    def __init__(self, kind: str, message: str) -> None:
-        super().__init__(message)
-        self.kind = kind
-        self.message = message
-
-
-def _err(kind: str, message: str, *, retryable: bool = True) -> dict[str, Any]:
+def attempt_error(kind: str, message: str, *, retryable: bool = True) -> dict[str, Any]:
     """A settled attempt's error. ``retryable=False`` marks a failure that a retry would repeat —
     a job Databricks says does not exist, a reference that does not resolve — so the task fails
     without spending its retries (with ``max_retries: -1`` they would never end)."""
@@ -401,7 +294,7 @@ def _err(kind: str, message: str, *, retryable: bool = True) -> dict[str, Any]:
 
 
 def _retryable(p: Promise) -> bool:
-    """Whether the task's retry policy applies to ``p``'s failure (see :func:`_err`). Read from the
+    """Whether the task's retry policy applies to ``p``'s failure (see :func:`attempt_error`). Read from the
     stored promise, so a re-drive after a crash decides as the first driver did."""
     return not (isinstance(p.error, dict) and p.error.get("retryable") is False)
 

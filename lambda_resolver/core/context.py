@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Protocol
 
 from lambda_resolver.core.clock import Clock, SystemClock
@@ -13,6 +14,7 @@ from lambda_resolver.core.ids import TokenSigner
 from lambda_resolver.core.launcher import Launcher
 from lambda_resolver.core.manifest import FlowManifest
 from lambda_resolver.core.store import Store
+from lambda_resolver.core.transitions import Transitions
 
 log = logging.getLogger("lakehook")
 
@@ -65,6 +67,11 @@ class Context:
 
     def now(self) -> int:
         return self.clock.now()
+
+    @cached_property
+    def writes(self) -> Transitions:
+        """Every state change goes through here: conditions from the machines, one write each."""
+        return Transitions(self.store)
 
     def manifest(self, name: str, version: int | None = None) -> FlowManifest:
         """A flow version; versions are immutable, so they are cached for the process."""

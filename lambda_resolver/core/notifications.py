@@ -31,7 +31,7 @@ def deliver_run(ctx: Context, run: Run) -> None:
     changes = _outcome(ctx, ok, run.notify_attempts + 1, f"run {run.run_id}")
     # A final run cannot change state; a lost write would only mean one more attempt.
     with contextlib.suppress(StoreConflict):
-        ctx.store.update_run(run.run_id, changes, expect_states=(run.state,))
+        ctx.writes.set_run_fields(run.run_id, changes, while_in=run.state)
 
 
 def deliver_promise(ctx: Context, p: Promise) -> None:
@@ -41,7 +41,7 @@ def deliver_promise(ctx: Context, p: Promise) -> None:
     ok = _attempt(ctx, "promise", p.id, p.notify_url)
     changes = _outcome(ctx, ok, p.notify_attempts + 1, f"promise {p.id}")
     with contextlib.suppress(StoreConflict):
-        ctx.store.update_promise(p.id, changes, expect_state=p.state)
+        ctx.writes.set_promise_fields(p.id, changes, while_in=p.state)
 
 
 def _attempt(ctx: Context, kind: str, record_id: str, url: str) -> bool:

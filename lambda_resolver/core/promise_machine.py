@@ -24,6 +24,23 @@ class Verdict(str, enum.Enum):
     EXPIRE = "expire"  # pending past its deadline: write REJECTED_TIMEDOUT first, then CONFLICT
 
 
+#: Every legal promise transition: only a pending promise changes, into any settled state.
+TRANSITIONS: dict[PromiseState, frozenset[PromiseState]] = {
+    PromiseState.PENDING: frozenset(s for s in PromiseState if s is not PromiseState.PENDING),
+}
+
+
+def sources_of(target: PromiseState) -> frozenset[PromiseState]:
+    """The states a promise may be in for a move to ``target`` to be legal."""
+    return frozenset(s for s, targets in TRANSITIONS.items() if target in targets)
+
+
+def unchanged(state: PromiseState | None) -> PromiseState | None:
+    """The condition of a write that changes no state: the promise is still in ``state``
+    (None: whatever its state)."""
+    return state
+
+
 @dataclass(frozen=True)
 class SettleRequest:
     state: PromiseState
@@ -49,9 +66,13 @@ def decide(p: Promise, req: SettleRequest, now: int) -> Verdict:
     return Verdict.CONFLICT
 
 
+#: The only state whose deadline a heartbeat may move.
+EXTENDABLE = PromiseState.PENDING
+
+
 def can_extend(p: Promise, now: int) -> bool:
     """A heartbeat extends only a pending promise that has not yet timed out."""
-    return p.state is PromiseState.PENDING and now < p.timeout_at
+    return p.state is EXTENDABLE and now < p.timeout_at
 
 
 def _same(req: SettleRequest, p: Promise) -> bool:

@@ -103,9 +103,7 @@ class Reconciler:
 
     def _reschedule_task(self, run_id: str, key: str, attempt: int, state: TaskState, due: int) -> None:
         with contextlib.suppress(StoreConflict):  # it moved on meanwhile: nothing to reschedule
-            self.ctx.store.update_task(
-                run_id, key, {"due_at": due}, expect_states=(state,), expect_attempt=attempt
-            )
+            self.ctx.writes.set_task_fields(run_id, key, {"due_at": due}, while_in=state, attempt=attempt)
 
     def _timeout(self, engine: Engine, p: Promise) -> str:
         """Time ``p`` out, and say what became of it: ``timed_out``; ``settled`` if another settle
@@ -197,7 +195,7 @@ class Reconciler:
         self, p: Promise, due: int | None, expect: PromiseState = PromiseState.PENDING
     ) -> None:
         with contextlib.suppress(StoreConflict):
-            self.ctx.store.update_promise(p.id, {"due_at": due}, expect_state=expect)
+            self.ctx.writes.set_promise_fields(p.id, {"due_at": due}, while_in=expect)
 
     # -- runs ---------------------------------------------------------------------------------------
     def _run(self, engine: Engine, item: DueItem) -> str:
@@ -239,4 +237,4 @@ class Reconciler:
 
     def _set_run_due(self, run_id: str, due: int | None, state: RunState) -> None:
         with contextlib.suppress(StoreConflict):
-            self.ctx.store.update_run(run_id, {"due_at": due}, expect_states=(state,))
+            self.ctx.writes.set_run_fields(run_id, {"due_at": due}, while_in=state)

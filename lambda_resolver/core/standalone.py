@@ -52,7 +52,7 @@ class Standalone:
             # With a job, look again soon in case the start below is lost; without, at the deadline.
             due_at=now + ctx.settings.stuck_claim_ms if job_doc else timeout_at,
         )
-        stored, created = ctx.store.create_promise(p)
+        stored, created = ctx.writes.create_promise(p)
         if created and job_doc is not None:
             stored = self.launch(stored)
         return stored, created
@@ -78,23 +78,23 @@ class Standalone:
                 log.warning("run-now for promise %s failed, will retry: %s", p.id, exc.message)
                 return p
             error = {"type": "LaunchError", "message": f"job {job_id} could not start: {exc.message}"}
-            changes = {
-                "state": PromiseState.REJECTED.value,
-                "error": error,
-                "settled_at": ctx.now(),
-                "due_at": self.due_after_settle(p, ctx.now()),
-            }
+            now = ctx.now()
+            changes = {"error": error, "due_at": self.due_after_settle(p, now)}
             try:
-                return ctx.store.update_promise(p.id, changes)
+                return ctx.writes.settle_promise(
+                    p.id, PromiseState.REJECTED, changes, now=now, deadline=False
+                )
             except StoreConflict as conflict:
                 return conflict.current  # type: ignore[no-any-return]
         run_fields = {"databricks_run_id": launched.databricks_run_id, "run_page_url": launched.run_page_url}
         due = min(ctx.now() + ctx.settings.check_interval_ms, p.timeout_at)
         try:
-            return ctx.store.update_promise(p.id, {**run_fields, "due_at": due})
+            return ctx.writes.set_promise_fields(
+                p.id, {**run_fields, "due_at": due}, while_in=PromiseState.PENDING
+            )
         except StoreConflict:
             # Settled while run-now was in flight (a fast notebook, or a cancel): keep its outcome.
-            after = ctx.store.update_promise(p.id, run_fields, expect_state=None)
+            after = ctx.writes.set_promise_fields(p.id, run_fields, while_in=None)
             if after.state in (PromiseState.REJECTED_CANCELED, PromiseState.REJECTED_TIMEDOUT):
                 ctx.launcher.cancel(launched.databricks_run_id)
             return after

@@ -78,9 +78,16 @@ class Store(Protocol):
     def get_run(self, run_id: str) -> Run | None: ...
 
     def list_runs(
-        self, *, flow: str | None = None, state: RunState | None = None, limit: int = 100
+        self,
+        *,
+        flow: str | None = None,
+        state: RunState | None = None,
+        limit: int = 100,
+        before: tuple[int, str] | None = None,
     ) -> list[Run]:
-        """Newest first."""
+        """Up to ``limit`` runs, newest first (by creation time, then run id), only those older
+        than ``before`` (created_at, run_id) when given. An index query per flow, never a scan:
+        the requests for one flow's page do not grow with the runs of other flows."""
         ...
 
     def update_run(

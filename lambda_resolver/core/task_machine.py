@@ -30,6 +30,7 @@ import enum
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from lambda_resolver.core.manifest import ConditionOp, Dependency, RunIf, TaskSpec
 from lambda_resolver.core.models import PromiseState, Run, RunState, Task, TaskState
@@ -48,6 +49,34 @@ TRANSITIONS: dict[TaskState, frozenset[TaskState]] = {
 def sources_of(target: TaskState) -> frozenset[TaskState]:
     """The states a task may be in for a move to ``target`` to be legal."""
     return frozenset(s for s, targets in TRANSITIONS.items() if target in targets)
+
+
+S = TypeVar("S", TaskState, RunState)
+
+
+def unchanged(state: S) -> frozenset[S]:
+    """The condition of a write that changes no state: the record is still in ``state``."""
+    return frozenset({state})
+
+
+R = RunState
+_RUN_FINAL = frozenset(s for s in RunState if s.final)
+
+#: Every legal flow-run transition: a run is admitted (PENDING → RUNNING) and ends once, from
+#: either state (a stop can end a run that was never admitted).
+RUN_TRANSITIONS: dict[RunState, frozenset[RunState]] = {
+    R.PENDING: frozenset({R.RUNNING}) | _RUN_FINAL,
+    R.RUNNING: _RUN_FINAL,
+}
+
+
+def run_sources_of(target: RunState) -> frozenset[RunState]:
+    """The states a run may be in for a move to ``target`` to be legal."""
+    return frozenset(s for s, targets in RUN_TRANSITIONS.items() if target in targets)
+
+
+#: A run that has not ended: it can still be stopped, admitted or finished.
+ACTIVE_RUN_STATES = frozenset(RUN_TRANSITIONS)
 
 
 class EdgeOutcome(str, enum.Enum):

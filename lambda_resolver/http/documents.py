@@ -12,7 +12,6 @@ from lambda_resolver.core.clock import iso
 from lambda_resolver.core.engine import Engine, promise_document
 from lambda_resolver.core.manifest import FlowManifest
 from lambda_resolver.core.models import Run, Task
-from lambda_resolver.core.store import Store
 
 
 def run_summary(run: Run) -> dict[str, Any]:
@@ -57,20 +56,20 @@ def run_document(engine: Engine, run_id: str) -> dict[str, Any]:
     builds this.
     """
     run = engine.get_run(run_id)
-    return run_document_of(engine.ctx.store, run, _task_order(engine, run))
+    return run_document_of(engine.list_tasks(run.run_id), run, _task_order(engine, run))
 
 
-def run_document_of(store: Store, run: Run, order: list[str]) -> dict[str, Any]:
-    """The run document of ``run`` with its tasks sorted by ``order`` (unknown keys last)."""
+def run_document_of(tasks: list[Task], run: Run, order: list[str]) -> dict[str, Any]:
+    """The run document of ``run`` with ``tasks`` sorted by ``order`` (unknown keys last)."""
     rank = {key: i for i, key in enumerate(order)}
-    tasks = sorted(store.list_tasks(run.run_id), key=lambda t: (rank.get(t.key, len(rank)), t.key))
+    tasks = sorted(tasks, key=lambda t: (rank.get(t.key, len(rank)), t.key))
     doc = run_summary(run)
     doc["tasks"] = [task_document(t) for t in tasks]
     return doc
 
 
 def _task_order(engine: Engine, run: Run) -> list[str]:
-    manifest = engine.ctx.manifest(run.flow, run.flow_version)
+    manifest = engine.manifest(run.flow, run.flow_version)
     return [t.key for t in manifest.tasks]
 
 

@@ -7,7 +7,7 @@ as ``{"status": <HTTP-like status>, "body": {...}}``.
 Actions and their fields (validated like the HTTP bodies; unknown fields are a 422):
 
 - ``start_run``: ``flow``, ``run_id``?, ``params``?, ``notify_url``? — 201 new / 200 existing
-- ``get_run`` / ``cancel_run``: ``run_id``; ``list_runs``: ``flow``?, ``state``?, ``limit``?
+- ``get_run`` / ``cancel_run``: ``run_id``; ``list_runs``: ``flow``?, ``state``?, ``limit``?, ``cursor``?
 - ``create_promise``: ``id``, ``timeout_s``?, ``job``?, ``notify_url``?; ``get_promise``: ``id``
 - ``resolve``: ``id``, ``value``, ``idempotency_key``?; ``reject``: ``id``, ``error``,
   ``idempotency_key``?; ``heartbeat``: ``id``, ``extend_s``?
@@ -29,6 +29,7 @@ from lambda_resolver.http.errors import error_document
 from lambda_resolver.http.models import (
     MAX_TIMEOUT_S,
     CreatePromiseBody,
+    Cursor,
     ErrorInfo,
     FlowName,
     IdStr,
@@ -64,6 +65,7 @@ class _ListRuns(Strict):
     flow: FlowName | None = None
     state: RunState | None = None
     limit: int = Field(default=100, ge=1, le=1000)
+    cursor: Cursor | None = None
 
 
 class _PromiseRef(Strict):
@@ -112,7 +114,9 @@ ACTIONS: dict[str, tuple[type[BaseModel], Action]] = {
     "cancel_run": (_RunRef, lambda s, b: ops.cancel_run(s.get_engine(), b.run_id)),
     "list_runs": (
         _ListRuns,
-        lambda s, b: ops.list_runs(s.get_engine(), flow=b.flow, state=b.state, limit=b.limit),
+        lambda s, b: ops.list_runs(
+            s.get_engine(), flow=b.flow, state=b.state, limit=b.limit, cursor=b.cursor
+        ),
     ),
     "create_promise": (CreatePromiseBody, lambda s, b: ops.create_promise(s, s.get_engine(), b)),
     "get_promise": (_PromiseRef, lambda s, b: ops.get_promise(s.get_engine(), b.id)),

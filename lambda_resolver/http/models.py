@@ -34,6 +34,7 @@ BlankIsNone = Annotated[T | None, BeforeValidator(_blank_none)]
 """An optional query parameter where ``?name=`` means "not given"."""
 
 FlowName = Annotated[str, Field(min_length=1, max_length=128)]
+Cursor = Annotated[str, Field(min_length=1, max_length=256, pattern=r"^[A-Za-z0-9_-]+$")]
 IdStr = Annotated[str, Field(max_length=512, json_schema_extra={"pattern": ID_PATTERN})]
 Int = Annotated[int, BeforeValidator(_not_bool)]
 Seconds = Annotated[float, BeforeValidator(_not_bool)]
@@ -210,9 +211,10 @@ class RunDocument(RunSummary):
 
 
 class RunList(BaseModel):
-    """Runs, newest first."""
+    """A page of runs, newest first; pass ``next_cursor`` as ``cursor`` for the next (null: none)."""
 
     runs: list[RunSummary]
+    next_cursor: str | None
 
 
 class FlowSummary(BaseModel):

@@ -19,6 +19,7 @@ from lambda_resolver.http.auth import require_operator
 from lambda_resolver.http.models import (
     BlankIsNone,
     CreatePromiseBody,
+    Cursor,
     FlowList,
     FlowName,
     PromiseDocument,
@@ -60,17 +61,18 @@ def register(api: Api, services: Services) -> None:
 
     @api.get(
         "/v1/runs",
-        summary="List runs, newest first",
+        summary="List runs, newest first, a page at a time",
         tags=["runs"],
-        responses=responses({200: RunList}, 401, 403),
+        responses=responses({200: RunList}, 400, 401, 403),
         **common,
     )
     def list_runs(
         flow: Annotated[BlankIsNone[FlowName], Query()] = None,
         state: Annotated[BlankIsNone[RunState], Query()] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+        cursor: Annotated[BlankIsNone[Cursor], Query()] = None,
     ) -> Response[str]:
-        return json_response(*ops.list_runs(engine(), flow=flow, state=state, limit=limit))
+        return json_response(*ops.list_runs(engine(), flow=flow, state=state, limit=limit, cursor=cursor))
 
     @api.get(
         "/v1/runs/<run_id>",

@@ -82,7 +82,7 @@ def published_job_id(engine: Engine, job_key: str) -> int | None:
     ``lakehook publish`` stores each flow with the job ids it resolved, so a job any flow uses
     is known once the bundle is published; a job no flow uses needs an explicit ``job_ids``.
     """
-    for manifest in engine.ctx.store.list_flows():
+    for manifest in engine.list_flows():
         for job in manifest.jobs:
             if job.key == job_key and job.job_id is not None:
                 return int(job.job_id)

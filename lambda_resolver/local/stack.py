@@ -97,11 +97,11 @@ class LocalStack:
         from lambda_resolver.http.local_server import serve
         from lambda_resolver.local import LocalWorkspace
         from lambda_resolver.local.subprocess_executor import SubprocessExecutor
-        from lambda_resolver.stores.sqlite import SqliteStore
+        from lambda_resolver.wiring import open_store
 
         self.state_dir.mkdir(parents=True, exist_ok=True)
         (self.state_dir / ".gitignore").write_text("*\n")
-        self.store = SqliteStore(self.state_dir / "lakehook.db")
+        self.store = open_store(f"sqlite:///{(self.state_dir / 'lakehook.db').resolve()}")
         ws_token = secrets.token_urlsafe(24)
         self.executor = SubprocessExecutor(self.bundle_root, self.state_dir)
         self.workspace = LocalWorkspace(
@@ -131,13 +131,17 @@ class LocalStack:
         return self
 
     def _engine(self, signer: Any, ws_token: str) -> Any:
-        from lambda_resolver.core.context import Context, Settings
-        from lambda_resolver.core.engine import Engine
+        from lambda_resolver.core.context import Settings
         from lambda_resolver.databricks.launcher import SdkLauncher
+        from lambda_resolver.wiring import build_engine
 
-        launcher = SdkLauncher(config={"host": self.workspace.url, "token": ws_token}, retry_timeout_s=10)
-        settings = Settings(callback_url=self.url, **self.settings)
-        return Engine(Context(self.store, launcher, signer, settings, event=self._event))
+        return build_engine(
+            store=self.store,
+            launcher=SdkLauncher(config={"host": self.workspace.url, "token": ws_token}, retry_timeout_s=10),
+            signer=signer,
+            settings=Settings(callback_url=self.url, **self.settings),
+            event=self._event,
+        )
 
     def _event(self, name: str, fields: dict[str, Any]) -> None:
         log.debug("%s %s", name, fields)

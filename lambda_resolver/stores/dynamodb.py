@@ -16,7 +16,7 @@ requires ``attribute_exists(PK)``. No Scan, ever.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from lambda_resolver.core.errors import NotFound, StoreConflict
 from lambda_resolver.core.manifest import FlowManifest
@@ -52,6 +52,7 @@ from lambda_resolver.stores.dynamodb_codec import (
     task_writes,
 )
 from lambda_resolver.stores.dynamodb_schema import (
+    CREATED_SK,
     DBX_INDEX,
     DBX_RUN_ID,
     DUE_AT,
@@ -60,15 +61,18 @@ from lambda_resolver.stores.dynamodb_schema import (
     PK,
     RUNS_INDEX,
     RUNS_PK,
-    RUNS_PK_VALUE,
     SK,
     TTL_ATTR,
     create_table,
+    created_sk,
+    runs_pk,
     table_definition,
 )
 from lambda_resolver.stores.dynamodb_table import ConditionFailed, Expr, Item, Key, Table
 from lambda_resolver.stores.dynamodb_tasks import RunTasks
 
+if TYPE_CHECKING:
+    from lambda_resolver.wiring import StoreUrl
 __all__ = ["DynamoStore", "create_table", "table_definition"]
 
 R = TypeVar("R", Promise, Task, Run)
@@ -216,33 +220,52 @@ class DynamoStore(RunTasks):
 
     # -- runs ------------------------------------------------------------------------------------
     def list_runs(
-        self, *, flow: str | None = None, state: RunState | None = None, limit: int = 100
+        self,
+        *,
+        flow: str | None = None,
+        state: RunState | None = None,
+        limit: int = 100,
+        before: tuple[int, str] | None = None,
     ) -> list[Run]:
-        """Newest first, from the ``runs`` index; the records are then read consistently and
+        """Newest first, from the ``runs`` index (one partition per flow; every flow's newest
+        ``limit`` merged when no flow is given); the records are then read consistently and
         re-checked against the filter (the index is eventually consistent)."""
         if limit <= 0:
             return []
-        e = Expr()
-        filters = []
-        if flow is not None:
-            filters.append(f"{e.n('flow')} = {e.v(s(flow))}")
-        if state is not None:
-            filters.append(f"{e.n('state')} = {e.v(s(state.value))}")
-        kwargs: dict[str, Any] = {"FilterExpression": " AND ".join(filters)} if filters else {}
-        keys: list[Key] = []
-        for hit in self._table.query(
-            IndexName=RUNS_INDEX,
-            KeyConditionExpression=f"{e.n(RUNS_PK)} = {e.v(s(RUNS_PK_VALUE))}",
-            ScanIndexForward=False,
-            **kwargs,
-            **e.kwargs(),
-        ):
-            keys.append({PK: hit[PK], SK: hit[SK]})
-            if len(keys) >= limit:
-                break
+        names = [flow] if flow is not None else self.run_flows()
+        found: list[tuple[str, Key]] = []
+        for name in names:
+            found += self._run_keys(name, state, limit, before)
+        found.sort(key=lambda hit: hit[0], reverse=True)
+        keys = [key for _, key in found[:limit]]
         by_pk = {it[PK]["S"]: run_from_item(it) for it in self._table.batch_get(keys)}
         runs = [by_pk[k[PK]["S"]] for k in keys if k[PK]["S"] in by_pk]
         return [r for r in runs if state is None or r.state is state]
+
+    def _run_keys(
+        self, flow: str, state: RunState | None, limit: int, before: tuple[int, str] | None
+    ) -> list[tuple[str, Key]]:
+        """Up to ``limit`` of one flow's runs from the index: (sort key, table key), newest first."""
+        e = Expr()
+        cond = f"{e.n(RUNS_PK)} = {e.v(s(runs_pk(flow)))}"
+        if before is not None:
+            cond += f" AND {e.n(CREATED_SK)} < {e.v(s(created_sk(*before)))}"
+        kwargs: dict[str, Any] = {}
+        if state is not None:
+            kwargs["FilterExpression"] = f"{e.n('state')} = {e.v(s(state.value))}"
+        out: list[tuple[str, Key]] = []
+        for hit in self._table.query(
+            IndexName=RUNS_INDEX,
+            KeyConditionExpression=cond,
+            ScanIndexForward=False,
+            Limit=limit,
+            **kwargs,
+            **e.kwargs(),
+        ):
+            out.append((hit[CREATED_SK]["S"], {PK: hit[PK], SK: hit[SK]}))
+            if len(out) >= limit:
+                break
+        return out
 
     def update_run(
         self, run_id: str, changes: Mapping[str, Any], *, expect_states: Collection[RunState]
@@ -332,3 +355,13 @@ def _due_item(hit: Item) -> DueItem:
     if sk.startswith("T#"):
         return DueItem("task", due_at, pk[2:], sk[2:])
     return DueItem("run", due_at, pk[2:])
+
+
+def from_url(url: StoreUrl, clients: Mapping[str, Any]) -> DynamoStore:
+    """``dynamodb://<table>?due_shards=N&ttl_days=D`` (see :mod:`lambda_resolver.wiring`)."""
+    return DynamoStore(
+        url.location,
+        client=clients.get("dynamodb"),
+        ttl_days=url.int_option("ttl_days", 30),
+        due_shards=url.int_option("due_shards", 1),
+    )

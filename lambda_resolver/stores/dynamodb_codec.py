@@ -25,9 +25,10 @@ from lambda_resolver.stores.dynamodb_schema import (
     DUE_PK,
     PK,
     RUNS_PK,
-    RUNS_PK_VALUE,
     SK,
     TTL_ATTR,
+    created_sk,
+    runs_pk,
 )
 from lambda_resolver.stores.dynamodb_table import Item, Key
 
@@ -190,6 +191,6 @@ def run_item(r: Run, shards: int, ttl_days: int) -> Item:
         canceled_leaves=n(r.canceled_leaves),
         any_failed=flag(r.any_failed),
         flow=s(r.flow),
-        **{RUNS_PK: s(RUNS_PK_VALUE), CREATED_SK: s(f"{r.created_at:015d}#{r.run_id}")},
+        **{RUNS_PK: s(runs_pk(r.flow)), CREATED_SK: s(created_sk(r.created_at, r.run_id))},
         **extra,
     )

@@ -10,6 +10,7 @@ Items::
     F#<flow>           V#<version, 8 digits>    a flow version (zlib manifest, chunk 0)
     F#<flow>           V#<version>#C<4 digits>  further chunks of a large manifest
     FLOWS              <flow>                   the flow index: ``latest`` version, slot ``holders``
+    RUNFLOWS           <flow>                   a flow that has runs (history merges their pages)
     R#<run id>         R                        a flow run
     R#<run id>         T#<task key>             a task of that run (one Query lists a run's tasks)
 
@@ -18,7 +19,9 @@ Indexes (all sparse: an item is indexed only while it carries the index's keys):
 - ``due``  (``due_pk`` S, ``due_at`` N), keys only: every record the reconciler must look at by a
   time — promises, tasks and runs with a ``due_at``. Removing ``due_at`` takes it out.
 - ``dbx``  (``dbx_run_id`` N), keys only: Databricks run id -> promise (webhooks).
-- ``runs`` (``runs_pk`` S, ``created_sk`` S), keys plus ``flow``/``state``: runs newest first.
+- ``runs`` (``runs_pk`` S = ``F#<flow>``, ``created_sk`` S = ``<created ms, 15 digits>#<run id>``),
+  keys plus ``flow``/``state``: each flow's runs newest first, one partition per flow (a page of
+  one flow's history never reads another flow's runs; all flows merge one query per flow).
 
 TTL: ``expires_at`` (epoch seconds, wall clock) is set ``ttl_days`` after a promise settles, a
 task reaches a terminal state, or a run reaches a final state, and removed if a record ever
@@ -45,8 +48,18 @@ DBX_RUN_ID = "dbx_run_id"
 
 RUNS_INDEX = "runs"
 RUNS_PK = "runs_pk"
-RUNS_PK_VALUE = "RUNS"
 CREATED_SK = "created_sk"
+RUNFLOWS_PK = "RUNFLOWS"
+
+
+def runs_pk(flow: str) -> str:
+    """The ``runs`` index partition of a flow's runs."""
+    return f"F#{flow}"
+
+
+def created_sk(created_at: int, run_id: str) -> str:
+    """The ``runs`` index sort key: newest first when read backwards, ties by run id."""
+    return f"{created_at:015d}#{run_id}"
 
 
 def table_definition(table_name: str) -> dict[str, Any]:

@@ -27,7 +27,7 @@ from lambda_resolver.stores.dynamodb_codec import (
     task_item,
     task_key,
 )
-from lambda_resolver.stores.dynamodb_schema import DUE_AT, DUE_PK, PK, SK
+from lambda_resolver.stores.dynamodb_schema import DUE_AT, DUE_PK, PK, RUNFLOWS_PK, SK
 from lambda_resolver.stores.dynamodb_table import ConditionFailed, Expr, Table, TransactionCanceled
 
 if TYPE_CHECKING:
@@ -68,6 +68,7 @@ class RunTasks:
             if stored.state is not RunState.PENDING:
                 return stored, False
             have = self._task_keys(run.run_id)
+        self._note_flow(run.flow)
         missing = [(i, t) for i, t in enumerate(tasks) if t.key not in have]
         if len(missing) <= 4:
             for i, t in missing:
@@ -76,6 +77,25 @@ class RunTasks:
             with ThreadPoolExecutor(max_workers=_PARALLEL_PUTS) as pool:
                 list(pool.map(lambda it: self._put_task(it[1], it[0]), missing))
         return stored, created
+
+    def _note_flow(self, flow: str) -> None:
+        """Record that ``flow`` has runs, once: history lists runs one flow partition at a time."""
+        e = Expr()
+        with suppress(ConditionFailed):
+            self._table.put(
+                {PK: s(RUNFLOWS_PK), SK: s(flow)}, condition=f"attribute_not_exists({e.n(PK)})", expr=e
+            )
+
+    def run_flows(self) -> list[str]:
+        """Every flow that has runs (the ``RUNFLOWS`` items), by name."""
+        e = Expr()
+        items = self._table.query(
+            KeyConditionExpression=f"{e.n(PK)} = {e.v(s(RUNFLOWS_PK))}",
+            ConsistentRead=True,
+            ProjectionExpression=e.n(SK),
+            **e.kwargs(),
+        )
+        return [item[SK]["S"] for item in items]
 
     def _put_task(self, task: Task, order: int) -> None:
         e = Expr()

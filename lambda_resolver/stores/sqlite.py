@@ -16,7 +16,7 @@ from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lambda_resolver.core.errors import NotFound, StoreConflict
 from lambda_resolver.core.manifest import FlowManifest
@@ -47,7 +47,8 @@ CREATE TABLE IF NOT EXISTS runs (
     canceled_leaves INTEGER NOT NULL DEFAULT 0, any_failed INTEGER NOT NULL DEFAULT 0,
     tasks_total INTEGER NOT NULL, doc TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS runs_due ON runs(due_at) WHERE due_at IS NOT NULL;
-CREATE INDEX IF NOT EXISTS runs_flow ON runs(flow, created_at);
+CREATE INDEX IF NOT EXISTS runs_by_flow ON runs(flow, created_at, run_id);
+CREATE INDEX IF NOT EXISTS runs_created ON runs(created_at, run_id);
 CREATE TABLE IF NOT EXISTS tasks (
     run_id TEXT NOT NULL, key TEXT NOT NULL, state TEXT NOT NULL, attempt INTEGER NOT NULL,
     waiting INTEGER NOT NULL, propagated INTEGER NOT NULL DEFAULT 0, due_at INTEGER,
@@ -72,6 +73,10 @@ def _dumps(doc: Mapping[str, Any]) -> str:
 def _plain(changes: Mapping[str, Any]) -> dict[str, Any]:
     """Changes with enum members replaced by their values, ready for a JSON document."""
     return {k: (v.value if isinstance(v, Enum) else v) for k, v in changes.items()}
+
+
+if TYPE_CHECKING:
+    from lambda_resolver.wiring import StoreUrl
 
 
 class _Lease:
@@ -332,9 +337,18 @@ class SqliteStore:
         return from_doc(Run, doc)
 
     def list_runs(
-        self, *, flow: str | None = None, state: RunState | None = None, limit: int = 100
+        self,
+        *,
+        flow: str | None = None,
+        state: RunState | None = None,
+        limit: int = 100,
+        before: tuple[int, str] | None = None,
     ) -> list[Run]:
-        where, args = [], []
+        where: list[str] = []
+        args: list[Any] = []
+        if before is not None:
+            where.append("(created_at < ? OR (created_at = ? AND run_id < ?))")
+            args += [before[0], before[0], before[1]]
         if flow is not None:
             where.append("flow = ?")
             args.append(flow)
@@ -514,3 +528,8 @@ class SqliteStore:
             .fetchall()
         )
         return [DueItem(kind=r[0], due_at=r[1], id=r[2], task_key=r[3]) for r in rows]
+
+
+def from_url(url: StoreUrl, clients: Mapping[str, Any]) -> SqliteStore:
+    """``sqlite:///path/to/lakehook.db`` (see :mod:`lambda_resolver.wiring`)."""
+    return SqliteStore(url.location)

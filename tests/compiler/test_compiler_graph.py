@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lambda_resolver.compiler.graph import TaskGraph
+from lambda_resolver.core.graph import TaskGraph
 
 
 def graph(edges: dict[str, list[str]]) -> TaskGraph:

@@ -84,7 +84,7 @@ def test_a_body_of_the_wrong_shape_is_422_in_our_shape(
 
 def test_blank_query_parameters_mean_not_given(client: Any) -> None:
     reply = client.get("/v1/runs?flow=&state=&limit=5", operator=True)
-    assert (reply.status, reply.json) == (200, {"runs": []})
+    assert (reply.status, reply.json) == (200, {"runs": [], "next_cursor": None})
 
 
 def test_bad_query_parameters_are_422_naming_the_parameter(client: Any) -> None:

@@ -6,12 +6,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lambda_resolver.core.clock import FakeClock
-from lambda_resolver.core.context import Context, Settings
-from lambda_resolver.core.engine import Engine
+from lambda_resolver.core.context import Settings
 from lambda_resolver.core.ids import TokenSigner
 from lambda_resolver.core.manifest import FlowManifest
 from lambda_resolver.core.models import PromiseState, Run, Task, TaskState
 from lambda_resolver.core.store import Store
+from lambda_resolver.wiring import build_engine
 
 from support.fakes import FakeLauncher
 
@@ -37,15 +37,15 @@ class Harness:
 
     def __post_init__(self) -> None:
         self.signer = TokenSigner({"k1": b"0123456789abcdef0123456789abcdef"}, "k1")
-        self.ctx = Context(
-            self.store,
-            self.launcher,
-            self.signer,
-            self.settings,
-            self.clock,
-            lambda name, fields: self.events.append((name, fields)),
+        self.engine = build_engine(
+            store=self.store,
+            launcher=self.launcher,
+            signer=self.signer,
+            settings=self.settings,
+            clock=self.clock,
+            event=lambda name, fields: self.events.append((name, fields)),
         )
-        self.engine = Engine(self.ctx)
+        self.ctx = self.engine.ctx
 
     def publish(self, manifest: FlowManifest) -> FlowManifest:
         return self.engine.publish(manifest)

@@ -1,0 +1,68 @@
+"""Task kinds: what a flow task does when its attempt starts, one module each.
+
+The compiler picks a task's kind, the advancer asks the kind to start an attempt, and the graph
+and the manifest checks ask it what the task needs and how to draw it — all through
+:func:`kind_of`, never by branching on the kind elsewhere. A new kind is a module here and a
+line in ``_KINDS``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+from lambda_resolver.core.manifest import FlowManifest, TaskKind, TaskSpec
+from lambda_resolver.core.models import JSON, Promise, Run, Task
+
+if TYPE_CHECKING:
+    from lambda_resolver.core.advance import Advancer
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One attempt of a task: its run, the run's manifest, the task's spec, the task, its promise."""
+
+    run: Run
+    manifest: FlowManifest
+    spec: TaskSpec
+    task: Task
+    promise: Promise
+
+
+class Kind(Protocol):
+    """One kind of flow task."""
+
+    #: its name in a manifest (``TaskSpec.kind``)
+    name: TaskKind
+    #: whether the task names a bundle job (``run_job_task``) ...
+    needs_job: bool
+    #: ... and needs that job's deployed id to run
+    needs_job_id: bool
+    #: how the graph draws it: a label, whether it waits for an outside settle (dashed), and
+    #: whether it is a decision (a diamond)
+    label: str
+    waits_outside: bool
+    decision: bool
+
+    def start(self, adv: Advancer, a: Attempt) -> list[str]:
+        """Start attempt ``a`` (its promise is pending). Returns the tasks to look at next."""
+        ...
+
+    def before_finish(self, adv: Advancer, a: Attempt) -> Promise:
+        """Last work on an attempt settled while still TRIGGERING (e.g. stop a run it may have
+        started); returns the promise to finish the attempt with."""
+        ...
+
+    def outcome(self, value: JSON) -> str | None:
+        """The outcome a settled attempt's value gives ``depends_on: {outcome: ...}`` edges."""
+        ...
+
+
+def kind_of(spec: TaskSpec | TaskKind) -> Kind:
+    """The kind of a task (or of a manifest kind name)."""
+    return _KINDS[spec if isinstance(spec, TaskKind) else spec.kind]
+
+
+from lambda_resolver.core.kinds import condition, external, run_job  # noqa: E402  (they use Attempt)
+
+_KINDS: dict[TaskKind, Kind] = {k.name: k for k in (run_job.KIND, external.KIND, condition.KIND)}

@@ -1,0 +1,171 @@
+"""Settling promises: strict and idempotent (DESIGN §3), then pushing on what waits for them.
+
+``promise_machine.decide`` says what a settle request does; this module applies the verdict
+with one conditional write and hands the settled promise to whatever waits on it — its task's
+advance, or a standalone promise's follow-up (cancel its run, notify).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from lambda_resolver.core import promise_machine as pm
+from lambda_resolver.core.advance import Advancer
+from lambda_resolver.core.clock import iso
+from lambda_resolver.core.context import Context
+from lambda_resolver.core.errors import AlreadySettled, BadRequest, NotFound, StoreConflict, ValueTooLarge
+from lambda_resolver.core.models import JSON, Promise, PromiseState
+from lambda_resolver.core.standalone import Standalone
+
+
+@dataclass(frozen=True)
+class Settled:
+    """The answer to a settle: the stored promise and whether this request changed it."""
+
+    promise: Promise
+    verdict: pm.Verdict
+
+
+class Settler:
+    """Settle and heartbeat promises."""
+
+    def __init__(self, ctx: Context, advancer: Advancer, standalone: Standalone) -> None:
+        self.ctx = ctx
+        self.advancer = advancer
+        self.standalone = standalone
+
+    def settle(
+        self,
+        promise_id: str,
+        state: PromiseState,
+        *,
+        value: JSON = None,
+        error: dict[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> Settled:
+        """Settle a promise strictly (DESIGN §3) and advance whatever waits on it.
+
+        Same outcome again → DUPLICATE (the stored promise); a different one → AlreadySettled
+        (409, carrying the stored promise); after its deadline → timed out, then AlreadySettled.
+        """
+        ctx = self.ctx
+        check_value_size(value, ctx.settings.max_value_bytes)
+        req = pm.SettleRequest(state, value, error, idempotency_key)
+        p = ctx.store.get_promise(promise_id)
+        if p is None:
+            raise NotFound(f"promise '{promise_id}' does not exist")
+        for _ in range(4):  # a lost conditional write re-decides on the winner's record
+            now = ctx.now()
+            if (
+                state is PromiseState.REJECTED_TIMEDOUT
+                and p.state is PromiseState.PENDING
+                and now < p.timeout_at
+            ):
+                # Checked on every record read: a heartbeat that wins the race moves the deadline.
+                raise BadRequest(f"promise '{promise_id}' has not reached its deadline; reject it instead")
+            verdict = pm.decide(p, req, now)
+            if verdict is pm.Verdict.DUPLICATE:
+                self.after_settle(p)
+                ctx.event("settle_duplicate", {"promise_id": p.id})
+                return Settled(p, verdict)
+            if verdict is pm.Verdict.CONFLICT:
+                self.after_settle(p)
+                ctx.event("settle_conflict", {"promise_id": p.id})
+                raise AlreadySettled(conflict_message(p), details={"promise": promise_document(p)})
+            target = (
+                req
+                if verdict is pm.Verdict.APPLY
+                else pm.SettleRequest(
+                    PromiseState.REJECTED_TIMEDOUT,
+                    error={"type": "Timeout", "message": "the promise timed out"},
+                )
+            )
+            try:
+                p = self._write(p, target, now)
+            except StoreConflict as exc:
+                p = exc.current
+                continue
+            self.after_settle(p)
+            ctx.event("promise_settled", {"promise_id": p.id, "state": p.state.value})
+            if verdict is pm.Verdict.APPLY:
+                return Settled(p, verdict)
+        raise AlreadySettled(conflict_message(p), details={"promise": promise_document(p)})
+
+    def _write(self, p: Promise, req: pm.SettleRequest, now: int) -> Promise:
+        changes = {
+            "value": req.value,
+            "error": req.error,
+            "idempotency_key": req.idempotency_key,
+            "due_at": self.standalone.due_after_settle(p, now),
+        }
+        return self.ctx.writes.settle_promise(p.id, req.state, changes, now=now)
+
+    def after_settle(self, p: Promise) -> None:
+        """Push on what waits for ``p``: its task (and dependents), or a standalone promise's run."""
+        if p.run_id is not None and p.task_key is not None:
+            run = self.ctx.store.get_run(p.run_id)
+            if run is not None:
+                self.advancer.drive(run, p.task_key)
+        else:
+            self.standalone.after_settle(p)
+
+    def heartbeat(self, promise_id: str, extend_s: int | None = None) -> Promise:
+        """Push a pending promise's deadline out (never in). A timed-out promise answers 409."""
+        ctx = self.ctx
+        p = ctx.store.get_promise(promise_id)
+        if p is None:
+            raise NotFound(f"promise '{promise_id}' does not exist")
+        if extend_s is not None and not (1 <= extend_s <= 7 * 24 * 3600):
+            raise BadRequest("extend_s must be between 1 and 604800 seconds")
+        now = ctx.now()
+        if not pm.can_extend(p, now):
+            if p.state is PromiseState.PENDING:  # past its deadline: it timed out; answer that
+                p = self.settle(promise_id, PromiseState.REJECTED_TIMEDOUT).promise
+            raise AlreadySettled(conflict_message(p), details={"promise": promise_document(p)})
+        span = extend_s or max(1, (p.timeout_at - p.created_at) // 1000)
+        new_deadline = max(p.timeout_at, now + span * 1000)
+        try:
+            return ctx.writes.extend_promise(promise_id, new_deadline, now=now)
+        except StoreConflict as exc:
+            cur: Promise = exc.current
+            raise AlreadySettled(conflict_message(cur), details={"promise": promise_document(cur)}) from None
+
+
+def check_value_size(value: JSON, limit: int) -> None:
+    """Values travel inline up to ``limit`` bytes of JSON; larger ones go by reference."""
+    try:
+        # allow_nan=False: NaN and infinities (a direct invocation's JSON may carry them) are not JSON
+        size = len(json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode())
+    except (TypeError, ValueError) as exc:
+        raise BadRequest(f"value is not JSON: {exc}") from None
+    if size > limit:
+        raise ValueTooLarge(
+            f"value is {size} bytes of JSON; the limit is {limit}. Write large results to a table "
+            "or a volume path and pass its name instead"
+        )
+
+
+def conflict_message(p: Promise) -> str:
+    if p.state is PromiseState.REJECTED_TIMEDOUT:
+        return f"promise '{p.id}' timed out before this settle arrived"
+    return f"promise '{p.id}' was already settled as {p.state.value} with a different outcome"
+
+
+def promise_document(p: Promise) -> dict[str, Any]:
+    """A promise on the wire (the token is never part of it)."""
+    return {
+        "id": p.id,
+        "state": p.state.value,
+        "value": p.value,
+        "error": p.error,
+        "created_at": iso(p.created_at),
+        "settled_at": iso(p.settled_at),
+        "timeout_at": iso(p.timeout_at),
+        "run_id": p.run_id,
+        "task_key": p.task_key,
+        "attempt": p.attempt or None,
+        "databricks_run_id": p.databricks_run_id,
+        "run_page_url": p.run_page_url,
+    }

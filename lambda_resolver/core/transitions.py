@@ -1,0 +1,136 @@
+"""Every state change, written: the machines decide, this module applies.
+
+Each method is one conditional write (or one transaction) whose condition comes from the
+machines' tables — ``promise_machine.TRANSITIONS``, ``task_machine.TRANSITIONS`` and
+``task_machine.RUN_TRANSITIONS``: the states a record may be in for the change to be legal. No
+other module calls a store's write methods for promises, tasks or runs, and the field setters
+here refuse a ``state`` among their changes, so a state reaches the store only through a move the
+machines allow (tests/core/test_architecture.py holds both).
+
+A write whose condition fails raises ``StoreConflict`` carrying the current record, as the store
+does; callers decide whether losing is fine (another caller moved the record on).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from lambda_resolver.core import promise_machine as pm
+from lambda_resolver.core import task_machine as tm
+from lambda_resolver.core.models import Promise, PromiseState, Run, RunState, Task, TaskState
+from lambda_resolver.core.store import Store
+
+
+class IllegalTransition(ValueError):
+    """A move the machines do not allow: a defect in the caller, never an outcome of a race."""
+
+
+def _fields_only(changes: Mapping[str, Any]) -> Mapping[str, Any]:
+    if "state" in changes:
+        raise IllegalTransition("a field update must not change the state; use a move")
+    return changes
+
+
+class Transitions:
+    """The store's writes, each with the condition the machines give it."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    # -- promises -----------------------------------------------------------------------------
+    def create_promise(self, promise: Promise) -> tuple[Promise, bool]:
+        """Insert a promise unless its id exists (a new PENDING one, or one born settled)."""
+        return self.store.create_promise(promise)
+
+    def settle_promise(
+        self,
+        promise_id: str,
+        target: PromiseState,
+        changes: Mapping[str, Any],
+        *,
+        now: int,
+        deadline: bool = True,
+    ) -> Promise:
+        """Settle a pending promise into ``target``. With ``deadline``, an outcome (not a
+        timeout) lands only before the promise's deadline, and a timeout only at or after it."""
+        if target is PromiseState.PENDING:
+            raise IllegalTransition("a promise cannot be settled to PENDING")
+        timeout = target is PromiseState.REJECTED_TIMEDOUT
+        (source,) = pm.sources_of(target)
+        return self.store.update_promise(
+            promise_id,
+            {**_fields_only(changes), "state": target.value, "settled_at": changes.get("settled_at", now)},
+            expect_state=pm.unchanged(source),
+            deadline_after=now if deadline and not timeout else None,
+            deadline_at_or_before=now if deadline and timeout else None,
+        )
+
+    def set_promise_fields(
+        self, promise_id: str, fields: Mapping[str, Any], *, while_in: PromiseState | None
+    ) -> Promise:
+        """Change fields of a promise (never its state) while it is in ``while_in`` (None: any)."""
+        return self.store.update_promise(
+            promise_id, _fields_only(fields), expect_state=pm.unchanged(while_in)
+        )
+
+    def extend_promise(self, promise_id: str, new_deadline: int, *, now: int) -> Promise:
+        """Move a pending promise's deadline out; only before the current one has passed."""
+        return self.store.update_promise(
+            promise_id,
+            {"timeout_at": new_deadline},
+            expect_state=pm.unchanged(pm.EXTENDABLE),
+            deadline_after=now,
+        )
+
+    # -- tasks ----------------------------------------------------------------------------------
+    def move_task(self, t: Task, target: TaskState, changes: Mapping[str, Any]) -> Task:
+        """Move ``t`` (as read) into ``target``, at its attempt. The move must be legal from the
+        state it was read in; the write holds if the task is still in any state ``target`` may
+        be reached from, at the same attempt (a RUNNING write racing a finish loses neither)."""
+        if target not in tm.TRANSITIONS.get(t.state, frozenset()):
+            raise IllegalTransition(f"task {t.key}: {t.state.value} → {target.value} is not a transition")
+        return self.store.update_task(
+            t.run_id,
+            t.key,
+            {**_fields_only(changes), "state": target.value},
+            expect_states=tm.sources_of(target),
+            expect_attempt=t.attempt,
+        )
+
+    def set_task_fields(
+        self, run_id: str, key: str, fields: Mapping[str, Any], *, while_in: TaskState, attempt: int
+    ) -> Task:
+        """Change fields of a task (never its state) while it is in ``while_in`` at ``attempt``."""
+        return self.store.update_task(
+            run_id, key, _fields_only(fields), expect_states=tm.unchanged(while_in), expect_attempt=attempt
+        )
+
+    def deliver_edge(self, run_id: str, child: str, parent: str, outcome: str) -> tuple[Task, bool]:
+        """Count ``parent``'s outcome down on ``child``, once per edge (no state changes)."""
+        return self.store.deliver_edge(run_id, child, parent, outcome)
+
+    def complete_propagation(self, run_id: str, key: str, *, leaf: str | None, failed: bool) -> Run | None:
+        """Mark a finished task propagated and count a leaf off its run, exactly once."""
+        return self.store.complete_propagation(run_id, key, leaf=leaf, failed=failed)
+
+    # -- runs -------------------------------------------------------------------------------------
+    def create_run(self, run: Run, tasks: Sequence[Task]) -> tuple[Run, bool]:
+        """Create a run and its WAITING tasks, idempotently (fills in tasks a crash left out)."""
+        return self.store.create_run(run, tasks)
+
+    def move_run(self, run_id: str, target: RunState, changes: Mapping[str, Any]) -> Run:
+        """Move a run into ``target`` from any state the machine allows it from."""
+        return self.store.update_run(
+            run_id, {**_fields_only(changes), "state": target.value}, expect_states=tm.run_sources_of(target)
+        )
+
+    def request_stop(self, run_id: str, reason: str) -> Run:
+        """Record that a run must stop (CANCELED or TIMEDOUT) while it has not ended."""
+        return self.store.update_run(
+            run_id, {"stop_reason": reason}, expect_states=tm.run_sources_of(RunState(reason))
+        )
+
+    def set_run_fields(self, run_id: str, fields: Mapping[str, Any], *, while_in: RunState) -> Run:
+        """Change fields of a run (never its state) while it is in ``while_in``."""
+        return self.store.update_run(run_id, _fields_only(fields), expect_states=tm.unchanged(while_in))
