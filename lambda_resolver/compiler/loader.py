@@ -1,11 +1,14 @@
 """Reading a bundle: ``databricks.yml``, its includes, one target's overrides, then variables.
 
-Mirrors what ``databricks bundle validate`` does offline, collecting every problem instead of
-stopping at the first. Include globs that match nothing are fine; a plain path that is missing is
-not. A resource key defined in two files is a problem. Target overrides merge into the resources
-like the CLI does: mappings key by key, ``tasks`` by ``task_key``, ``job_clusters`` by
-``job_cluster_key``, ``environments`` by ``environment_key``, ``parameters`` by ``name``; other lists
-are appended.
+Mirrors what ``databricks bundle validate`` does offline (``bundle/config/loader``), collecting
+every problem instead of stopping at the first. Include globs that match nothing are fine; a plain
+path that is missing is not; an include may point outside the bundle root (paths in it stay
+relative to that file), must be YAML or JSON, and an ``include`` inside an included file is ignored
+with a warning. An unknown top-level key is a warning (and dropped) unless it only holds YAML
+anchors; the legacy ``environments`` is read as ``targets``. A resource key defined in two files is
+a problem. Target overrides merge into the resources like the CLI does: mappings key by key,
+``tasks`` by ``task_key``, ``job_clusters`` by ``job_cluster_key``, ``environments`` by
+``environment_key``, ``parameters`` by ``name``; other lists are appended.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ TOP_LEVEL_KEYS = frozenset(
 _KEYED_LISTS = {"tasks": "task_key", "job_clusters": "job_cluster_key", "environments": "environment_key",
                 "parameters": "name"}  # fmt: skip
 _GLOB_CHARS = frozenset("*?[")
+_CONFIG_SUFFIXES = (".yml", ".yaml", ".json")
 
 
 def read_bundle(
@@ -48,7 +52,7 @@ def read_bundle(
             "missing_bundle",
             f"no databricks.yml in {root}: run from the bundle's root directory or pass --bundle DIR",
         )
-        return Bundle(root=root, name="", target=target, jobs={}, problems=tuple(problems))
+        return Bundle(root=root, name="", target=target, jobs={}, problems=tuple(problems.errors))
     reader = _Reader(root, sources, problems)
     config = reader.read_main(main)
     if config is not None:
@@ -73,7 +77,8 @@ class _Reader:
         try:
             loaded = load_yaml(text)
         except YamlError as exc:
-            self.problems.add("yaml_syntax", f"invalid YAML: {exc.message}", file=rel, line=exc.line)
+            message = exc.message if exc.code != "yaml_syntax" else f"invalid YAML: {exc.message}"
+            self.problems.add(exc.code, message, file=rel, line=exc.line)
             return None
         for dup_path, line in loaded.duplicates:
             is_job = len(dup_path) == 3 and dup_path[:2] == ("resources", "jobs")
@@ -90,16 +95,19 @@ class _Reader:
         if not isinstance(loaded.data, dict):
             self.problems.add("bad_config", "a bundle file must be a YAML mapping", file=rel, line=1)
             return None
-        for key in loaded.data:
-            if key not in TOP_LEVEL_KEYS:
-                close = difflib.get_close_matches(key, TOP_LEVEL_KEYS, n=1)
-                hint = f" (did you mean '{close[0]}'?)" if close else ""
-                self.problems.add(
-                    "bad_config",
-                    f"unknown top-level key '{key}'{hint}",
-                    file=rel,
-                    line=loaded.lines.get((key,)),
-                )
+        for key in [k for k in loaded.data if k not in TOP_LEVEL_KEYS]:
+            value = loaded.data.pop(key)  # the CLI drops it (libs/dyn/convert/normalize.go)
+            if loaded.only_anchors((key,), value):
+                continue  # `definitions:` and the like: there to be referred to with *name
+            close = difflib.get_close_matches(key, TOP_LEVEL_KEYS, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            self.problems.warn(
+                "unknown_field",
+                f"unknown top-level key '{key}'{hint}: the Databricks CLI ignores it; keys that only "
+                f"hold YAML anchors (e.g. under `definitions:`) are fine",
+                file=rel,
+                line=loaded.lines.get((key,)),
+            )
         self.files[rel] = loaded
         return loaded.data
 
@@ -122,37 +130,56 @@ class _Reader:
                     "bad_config", "an 'include' entry must be a path or a glob", path=("include", i)
                 )
                 continue
-            if _GLOB_CHARS & set(pattern):
-                matches = sorted(Path(p) for p in glob.glob(str(self.root / pattern), recursive=True))
-                matches = [p for p in matches if p.is_file()]
-            else:
-                path = self.root / pattern
-                if not path.is_file():
-                    self.problems.add(
-                        "missing_include",
-                        f"include '{pattern}' does not exist (relative to the bundle root); fix the path "
-                        f"or use a glob such as bundles/*.yml",
-                        path=("include", i),
-                    )
-                    continue
-                matches = [path]
-            for path in matches:
-                rel = path.resolve().relative_to(self.root).as_posix()
+            for path in self._matches(i, pattern):
+                rel = Path(os.path.relpath(path, self.root)).as_posix()
                 if rel in seen:
                     continue
                 seen.add(rel)
+                if not rel.endswith(_CONFIG_SUFFIXES):
+                    self.problems.add(
+                        "bad_include",
+                        f"include '{pattern}' matches {rel}, which is not a YAML or JSON file: only "
+                        f"bundle configuration can be included (list files to upload under "
+                        f"sync.include instead)",
+                        path=("include", i),
+                    )
+                    continue
                 data = self._load(path, rel)
                 if data is not None:
                     self._merge_include(config, data, rel)
+
+    def _matches(self, i: int, pattern: str) -> list[Path]:
+        """The files an include names, relative to the bundle root; outside it too, as in the CLI."""
+        if os.path.isabs(pattern):
+            self.problems.add(
+                "bad_include",
+                f"include '{pattern}' is an absolute path; write it relative to databricks.yml",
+                path=("include", i),
+            )
+            return []
+        if _GLOB_CHARS & set(pattern):  # filepath.Glob: no `**` recursion, as in the CLI
+            found = sorted(Path(p) for p in glob.glob(os.path.join(self.root, pattern)))
+            return [p for p in found if p.is_file()]
+        path = Path(os.path.normpath(self.root / pattern))
+        if not path.is_file():
+            self.problems.add(
+                "missing_include",
+                f"include '{pattern}' does not exist (relative to the bundle root); fix the path "
+                f"or use a glob such as bundles/*.yml",
+                path=("include", i),
+            )
+            return []
+        return [path]
 
     def _merge_include(self, config: dict[str, Any], data: dict[str, Any], rel: str) -> None:
         lines = self.files[rel].lines
         skip: list[PathKey] = []
         for key, value in data.items():
             if key == "include":
-                self.problems.add(
-                    "bad_config",
-                    "'include' is only allowed in databricks.yml",
+                self.problems.warn(
+                    "nested_include",
+                    "'include' in an included file is ignored: only the includes of databricks.yml "
+                    "are loaded; move these entries there",
                     file=rel,
                     line=lines.get((key,)),
                 )
@@ -212,13 +239,15 @@ class _Reader:
         environ: Mapping[str, str],
     ) -> Bundle:
         problems = self.problems
+        section = self._environments(config)
         target, tbody = select_target(config, target, problems)
         if tbody:
             prefix: PathKey = ("targets", target or "")
             origin = self.sources.where(prefix)
             file = origin.file if origin else self.main
             loaded = self.files.get(file)
-            lines = {p[2:]: n for p, n in (loaded.lines if loaded else {}).items() if p[:2] == prefix}
+            written: PathKey = (section, target or "")
+            lines = {p[2:]: n for p, n in (loaded.lines if loaded else {}).items() if p[:2] == written}
             apply_target(config, tbody, sources=self.sources, file=file, lines=lines)
         bundle_cfg = config.get("bundle")
         name = bundle_cfg.get("name") if isinstance(bundle_cfg, dict) else None
@@ -265,9 +294,30 @@ class _Reader:
             variables=values,
             unresolved_variables=unresolved,
             config=resolved,
-            problems=tuple(problems),
+            problems=tuple(problems.errors),
+            warnings=tuple(problems.warnings),
             sources=self.sources,
         )
+
+    def _environments(self, config: dict[str, Any]) -> str:
+        """Read the legacy ``environments`` as ``targets`` (``mutator/environments_compat.go``).
+
+        Returns the key the targets are written under.
+        """
+        if "environments" not in config:
+            return "targets"
+        if "targets" in config:
+            self.problems.add(
+                "bad_config",
+                "both 'environments' and 'targets' are set; 'environments' is the old name of "
+                "'targets': move its entries under 'targets'",
+                path=("environments",),
+            )
+            config.pop("environments")
+            return "targets"
+        config["targets"] = config.pop("environments")
+        self.sources.alias(("environments",), ("targets",))
+        return "environments"
 
     def _jobs(self, jobs: object) -> dict[str, JobResource]:
         if jobs is None:

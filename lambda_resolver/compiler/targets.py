@@ -14,6 +14,8 @@ from typing import Any
 
 from lambda_resolver.compiler.model import PathKey, Problems, SourceMap
 
+_TRUE = frozenset({"true", "y", "Y", "yes", "Yes", "YES", "on", "On", "ON"})
+_FALSE = frozenset({"false", "n", "N", "no", "No", "NO", "off", "Off", "OFF"})
 _KEYED_LISTS = {
     "tasks": "task_key",
     "job_clusters": "job_cluster_key",
@@ -25,7 +27,10 @@ _KEYED_LISTS = {
 def select_target(
     config: dict[str, Any], target: str | None, problems: Problems
 ) -> tuple[str | None, dict[str, Any]]:
-    """The target to use (given, else the one marked default) and its body; problems when unclear."""
+    """The target to use and its body; problems when unclear (``mutator/select_default_target.go``).
+
+    Given, else the only target there is, else the one marked ``default: true``.
+    """
     targets = config.get("targets") or {}
     if not isinstance(targets, dict):
         problems.add("bad_config", "'targets' must be a mapping", path=("targets",))
@@ -42,7 +47,11 @@ def select_target(
                 path=("targets",),
             )
         return target, {}
-    defaults = [t for t, b in targets.items() if isinstance(b, dict) and b.get("default") is True]
+    defaults = [t for t, b in targets.items() if isinstance(b, dict) and _default_flag(t, b, problems)]
+    if len(targets) == 1:
+        only = next(iter(targets))
+        body = targets[only]
+        return only, body if isinstance(body, dict) else {}
     if len(defaults) > 1:
         problems.add(
             "bad_config",
@@ -60,6 +69,23 @@ def select_target(
         )
         return None, {}
     return "default", {}
+
+
+def _default_flag(name: str, body: dict[str, Any], problems: Problems) -> bool:
+    """``targets.<name>.default`` as the CLI reads a bool (``yes``/``on`` too); a warning otherwise."""
+    value = body.get("default", False)
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value in _TRUE | _FALSE:
+        return value in _TRUE
+    shown = "nothing (null)" if value is None else repr(value)
+    problems.warn(
+        "bad_target_default",
+        f"targets.{name}.default is {shown}, not true or false; the Databricks CLI ignores it, so "
+        f"'{name}' is not the default target: write `default: true` (or remove the line)",
+        path=("targets", name, "default"),
+    )
+    return False
 
 
 def apply_target(

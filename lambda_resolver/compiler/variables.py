@@ -30,7 +30,11 @@ class _Keep:
 KEEP = _Keep()
 _LOOKUP = object()
 _MISSING = object()
-_LONG_FORM_KEYS = frozenset({"default", "lookup", "description", "type"})
+_FIELDS = frozenset({"default", "lookup", "description", "type", "value"})  # variable.Variable
+# A target's variable in full form (config/root.go: allowedVariableDefinitions); anything else
+# there is the value itself.
+_FULL_FORMS = ({"default", "type", "description"}, {"default", "type"}, {"default", "description"},
+               {"lookup", "description"}, {"default"}, {"lookup"})  # fmt: skip
 
 
 @dataclass
@@ -38,10 +42,17 @@ class VariableDef:
     name: str
     path: PathKey  # where it is declared, for problems
     raw: Any = _MISSING  # the value before substitution; _LOOKUP / _MISSING when it has none
+    complex: bool = False  # `type: complex`: its value may be a mapping or a list
+    fixed: bool = False  # given with `value:`, which nothing overrides
 
 
 def declared_variables(spec: object, problems: Problems) -> dict[str, VariableDef]:
-    """The top-level ``variables`` mapping, as definitions with their default (or lookup)."""
+    """The top-level ``variables`` mapping, read as the CLI's ``variable.Variable``.
+
+    ``value`` gives the value outright, ``default`` a default (an empty ``default:`` is none),
+    ``lookup`` a deploy-time id. A declaration that is not a mapping, and unknown fields in one,
+    are warnings: the CLI drops them.
+    """
     out: dict[str, VariableDef] = {}
     if spec is None:
         return out
@@ -50,13 +61,29 @@ def declared_variables(spec: object, problems: Problems) -> dict[str, VariableDe
         return out
     for name, body in spec.items():
         d = VariableDef(name, ("variables", name))
-        if isinstance(body, dict) and set(body) <= _LONG_FORM_KEYS:
-            if "lookup" in body:
-                d.raw = _LOOKUP
-            elif "default" in body:
-                d.raw = body["default"]
-        else:
-            d.raw = body
+        if body is not None and not isinstance(body, dict):
+            problems.warn(
+                "bad_variable",
+                f"variable '{name}' is declared as {body!r}; a declaration is a mapping such as "
+                f"{{description: ..., default: {body!r}}}: the Databricks CLI ignores this one",
+                path=d.path,
+            )
+            continue
+        fields: dict[str, Any] = body or {}
+        for key in sorted(set(fields) - _FIELDS):
+            problems.warn(
+                "unknown_field",
+                f"unknown field '{key}' in variable '{name}' (it takes description, default, type, "
+                f"lookup); the Databricks CLI ignores it",
+                path=(*d.path, key),
+            )
+        d.complex = fields.get("type") == "complex"
+        if fields.get("value") is not None:
+            d.raw, d.fixed = fields["value"], True
+        elif fields.get("lookup") is not None:
+            d.raw = _LOOKUP
+        elif fields.get("default") is not None:
+            d.raw = fields["default"]
         out[name] = d
     return out
 
@@ -83,19 +110,22 @@ def assign_values(
                     path=path,
                 )
                 continue
-            if isinstance(value, dict) and value and set(value) <= _LONG_FORM_KEYS:
+            d = defs[name]
+            if d.fixed:
+                continue
+            if isinstance(value, dict) and set(value) in _FULL_FORMS:
                 if "lookup" in value:
-                    defs[name].raw = _LOOKUP
-                elif "default" in value:
-                    defs[name].raw = value["default"]
-            else:
-                defs[name].raw = value
+                    d.raw = _LOOKUP
+                elif value.get("default") is not None:
+                    d.raw = value["default"]
+            elif value is not None:
+                d.raw = value
     for name, value in overrides_file.items():
-        if name in defs:
+        if name in defs and not defs[name].fixed:
             defs[name].raw = value
     for name, d in defs.items():
         env = environ.get(f"BUNDLE_VAR_{name}")
-        if env is not None:
+        if env is not None and not d.fixed:
             d.raw = env
     for name, value in overrides.items():
         if name not in defs:
@@ -104,8 +134,16 @@ def assign_values(
                 f"a value was passed for variable '{name}' (--var), but the bundle declares no such "
                 f"variable; declared: {', '.join(sorted(defs)) or 'none'}",
             )
-            continue
-        defs[name].raw = value
+        elif defs[name].complex or defs[name].fixed:
+            why = "is of type complex" if defs[name].complex else "is given with `value:`"
+            problems.add(
+                "bad_variable_value",
+                f"--var {name}=...: variable '{name}' {why}, which --var cannot set; set it in the "
+                f"bundle (targets.<target>.variables) instead",
+                path=defs[name].path,
+            )
+        else:
+            defs[name].raw = value
     for name, d in defs.items():
         if d.raw is _MISSING:
             problems.add(
@@ -113,6 +151,13 @@ def assign_values(
                 f"variable '{name}' has no value: give it a default, set it under "
                 f"targets.{target or '<target>'}.variables, or pass --var {name}=<value> "
                 f"(or BUNDLE_VAR_{name})",
+                path=d.path,
+            )
+        elif isinstance(d.raw, (dict, list)) and not d.complex:
+            problems.add(
+                "bad_variable_value",
+                f"variable '{name}' has a mapping or a list as its value but is not declared "
+                f"`type: complex`; add `type: complex` to its declaration",
                 path=d.path,
             )
 
@@ -133,8 +178,8 @@ class Interpolator:
         self._problems = problems
         self._bundle = {"name": bundle_name, "target": target}
         self._resources = resources
-        self._values: dict[str, Any] = {}
-        self._resolving: list[str] = []
+        self._values: dict[tuple[str, tuple[str, ...]], Any] = {}  # (variable, field path) -> value
+        self._resolving: list[tuple[str, tuple[str, ...]]] = []
         self._seen: set[tuple[str, str, str | None]] = set()
 
     def values(self) -> tuple[dict[str, Any], frozenset[str]]:
@@ -142,7 +187,7 @@ class Interpolator:
         out: dict[str, Any] = {}
         unresolved: set[str] = set()
         for name, d in self._defs.items():
-            value = self._value_of(name, d.path, None, None)
+            value = self._variable(name, [], name, d.path, None, None)
             if d.raw is _LOOKUP:
                 unresolved.add(name)
             elif value is not KEEP:
@@ -212,8 +257,7 @@ class Interpolator:
                     key=name,
                 )
                 return KEEP
-            value = self._value_of(name, path, job, task)
-            return KEEP if value is KEEP else self._field(value, rest, expr, path, job=job, task=task)
+            return self._variable(name, rest, expr, path, job, task)
         if head == "bundle" and len(tokens) == 2 and tokens[1] in self._bundle:
             value = self._bundle[tokens[1]]
             return KEEP if value is None else value
@@ -233,39 +277,28 @@ class Interpolator:
                 )
         return KEEP
 
-    def _value_of(self, name: str, path: PathKey, job: str | None, task: str | None) -> Any:
-        if name in self._values:
-            return self._values[name]
+    def _variable(  # noqa: PLR0917 - the same arguments as _lookup, plus the variable
+        self, name: str, rest: list[str], expr: str, path: PathKey, job: str | None, task: str | None
+    ) -> Any:
+        """The value of ``var.<name>`` and then its fields ``rest``, resolving only what is read.
+
+        Complex variables may read each other's fields (``a.x`` from ``b``, ``b.y`` from ``a``):
+        only a field that needs itself is a cycle, as in the CLI's field-by-field resolution.
+        """
         d = self._defs[name]
         if d.raw is _LOOKUP or d.raw is _MISSING:
             return KEEP
-        if name in self._resolving:
-            cycle = " → ".join([*self._resolving[self._resolving.index(name) :], name])
-            self._report(
-                "variable_cycle",
-                f"variables refer to each other in a cycle: {cycle}",
-                d.path,
-                None,
-                None,
-                key=cycle,
-            )
-            return KEEP
-        self._resolving.append(name)
-        try:
-            value = self.resolve(d.raw, d.path)
-        finally:
-            self._resolving.pop()
-        self._values[name] = value
-        return value
-
-    def _field(
-        self, value: Any, rest: list[str], expr: str, path: PathKey, *, job: str | None, task: str | None
-    ) -> Any:
+        node: Any = d.raw
+        walked: tuple[str, ...] = ()
         for tok in rest:
-            if tok.startswith("[") and isinstance(value, list) and int(tok[1:-1]) < len(value):
-                value = value[int(tok[1:-1])]
-            elif isinstance(value, dict) and tok in value:
-                value = value[tok]
+            if isinstance(node, str) and "${" in node:  # a field that is itself a reference
+                node = self._part(name, walked, node)
+                if node is KEEP:
+                    return KEEP
+            if tok.startswith("[") and isinstance(node, list) and int(tok[1:-1]) < len(node):
+                node = node[int(tok[1:-1])]
+            elif isinstance(node, dict) and tok in node:
+                node = node[tok]
             else:
                 self._report(
                     "bad_variable_use",
@@ -276,7 +309,51 @@ class Interpolator:
                     key=expr,
                 )
                 return KEEP
+            walked = (*walked, tok)
+        return self._part(name, walked, node)
+
+    def _part(self, name: str, walked: tuple[str, ...], node: Any) -> Any:
+        """``node`` (the raw value of ``var.<name>`` at ``walked``) resolved, once; cycles reported."""
+        key = (name, walked)
+        if key in self._values:
+            return self._values[key]
+        if key in self._resolving:
+            self._cycle(self._resolving[self._resolving.index(key) :])
+            return KEEP
+        self._resolving.append(key)
+        try:
+            value = self.resolve(node, (*self._defs[name].path, *walked))
+        finally:
+            self._resolving.pop()
+        self._values[key] = value
         return value
+
+    def _cycle(self, keys: list[tuple[str, tuple[str, ...]]]) -> None:
+        shown = [".".join((n, *w)) for n, w in keys]
+        chain = " → ".join([*shown, shown[0]])
+        first = self._defs[keys[0][0]]
+        if any(isinstance(self._defs[n].raw, (dict, list)) for n, _ in keys):
+            # the CLI gives up after 12 rounds with a warning (acceptance/bundle/variables/complex-cycle)
+            self._report_at(
+                "variable_cycle",
+                f"complex variables refer to each other in a cycle: {chain}; these references "
+                f"stay unresolved",
+                first.path,
+                key=chain,
+                severity="warning",
+            )
+            return
+        self._report_at(
+            "variable_cycle", f"variables refer to each other in a cycle: {chain}", first.path, key=chain
+        )
+
+    def _report_at(
+        self, code: str, message: str, path: PathKey, *, key: str, severity: str = "error"
+    ) -> None:
+        if (code, key, None) in self._seen:
+            return
+        self._seen.add((code, key, None))
+        self._problems.add(code, message, path=path, severity=severity)
 
     def _report(
         self, code: str, message: str, path: PathKey, job: str | None, task: str | None, *, key: str
