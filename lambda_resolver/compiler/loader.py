@@ -252,7 +252,8 @@ class _Reader:
         bundle_cfg = config.get("bundle")
         name = bundle_cfg.get("name") if isinstance(bundle_cfg, dict) else None
         if not isinstance(name, str) or not name:
-            problems.add("bad_config", "databricks.yml needs bundle.name", file=self.main, line=1)
+            if self.main in self.files:  # else databricks.yml could not be read: reported already
+                problems.add("bad_config", "databricks.yml needs bundle.name", file=self.main, line=1)
             name = self.root.name
         defs = declared_variables(config.get("variables"), problems)
         assign_values(
