@@ -20,7 +20,17 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from lambda_resolver.compiler.model import Bundle, JobResource, PathKey, Problems, Source, SourceMap
+from lambda_resolver.compiler.model import (
+    FLOW,
+    LAKEHOOK_TAG,
+    Bundle,
+    JobResource,
+    PathKey,
+    Problems,
+    Source,
+    SourceMap,
+)
+from lambda_resolver.compiler.schema import check_shapes
 from lambda_resolver.compiler.targets import apply_target, deep_merge, overrides_file, select_target
 from lambda_resolver.compiler.variables import Interpolator, assign_values, declared_variables
 from lambda_resolver.compiler.yamlsrc import Loaded, YamlError, load_yaml
@@ -337,6 +347,10 @@ class _Reader:
                     job=key,
                 )
                 continue
+            tags = spec.get("tags")
+            if not (isinstance(tags, dict) and tags.get(LAKEHOOK_TAG) == FLOW):
+                for field in check_shapes(key, spec, self.problems, flow=False):
+                    del spec[field]  # as the CLI drops it: what reads the job later never sees it
             task_sources: dict[str, Source] = {}
             tasks = spec.get("tasks")
             for i, task in enumerate(tasks if isinstance(tasks, list) else []):

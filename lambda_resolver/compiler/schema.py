@@ -13,7 +13,10 @@ fully skip ``from_dict`` (it costs ~100 µs a task, which dominates compiling a 
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import re
+import typing
 from typing import Any
 
 from lambda_resolver.compiler.model import JobResource, PathKey, Problems
@@ -50,6 +53,9 @@ def check_job_schema(job: JobResource, problems: Problems, *, flow: bool) -> Non
         for k, v in job.spec.items()
         if k not in _SET_BY_CLI and (k != "tasks" or not isinstance(v, list))
     }
+    if flow:  # a plain job's were dropped, with a warning, when the bundle was read
+        for field in check_shapes(job.key, job.spec, problems, flow=True):
+            shell.pop(field, None)
     _reserved(job, problems, base)
     _git_provider(job, shell, problems, base)
     _check(Job, shell, problems, job=job, path=base, task=None, severity=severity)
@@ -108,6 +114,52 @@ def _check_task(
                     severity=level,
                 )
     _check(Task, task, problems, job=job, path=path, task=name, severity=severity)
+
+
+@functools.cache
+def _job_shapes() -> dict[str, type]:
+    """Each job setting that is a list or a mapping (from ``databricks.bundles.jobs.Job``)."""
+    from databricks.bundles.core import Variable
+    from databricks.bundles.jobs import Job
+
+    hints = typing.get_type_hints(Job)
+    out: dict[str, type] = {}
+    for f in dataclasses.fields(Job):
+        for arg in typing.get_args(hints[f.name]):
+            origin = typing.get_origin(arg) or arg
+            if origin is Variable:
+                continue
+            if origin is list:
+                out[f.name] = list
+            elif origin is dict or dataclasses.is_dataclass(origin):
+                out[f.name] = dict
+    return out
+
+
+def check_shapes(key: str, spec: dict[str, Any], problems: Problems, *, flow: bool) -> list[str]:
+    """The list or mapping settings of job ``key`` written as something else, reported.
+
+    The CLI warns and drops such a setting; in a flow it is an error. Returns their names.
+    """
+    base: PathKey = ("resources", "jobs", key)
+    bad = []
+    for field, kind in _job_shapes().items():
+        value = spec.get(field)
+        if value is None or isinstance(value, kind):
+            continue
+        if isinstance(value, str) and DOLLAR_REF.fullmatch(value):
+            continue  # a reference with no value offline (a lookup variable)
+        want = "a list" if kind is list else "a mapping"
+        problems.add(
+            "invalid_job",
+            f"{field} must be {want}, not {type(value).__name__} {str(value)[:40]!r}"
+            + ("" if flow else "; the Databricks CLI warns and drops it"),
+            path=(*base, field),
+            job=key,
+            severity="error" if flow else "warning",
+        )
+        bad.append(field)
+    return bad
 
 
 def _reserved(job: JobResource, problems: Problems, base: PathKey) -> None:
@@ -226,7 +278,7 @@ def explain(raw: str) -> tuple[str, str | None]:
         return f"{m.group(2)} has the wrong type (expected {_type_name(m.group(1))})", None
     if m := _NOT_VALID.search(raw):
         return f"{m.group(1)} is not a valid {_snake(m.group(2))}", None
-    return raw, None
+    return f"a setting has the wrong type or shape ({raw})", None
 
 
 def _snake(name: str) -> str:

@@ -91,7 +91,10 @@ def resolve_plain(value: str) -> Any:
 def _tagged(value: str, tag: str, line: int) -> Any:
     short = tag.rsplit(":", 1)[-1]
     if short in ("int", "float", "bool", "null"):
-        resolved = resolve_plain(value)
+        try:
+            resolved = resolve_plain(value)
+        except ValueError:
+            raise YamlError(f"the number {value[:20]}... has too many digits", line) from None
         ok = {
             "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
             "float": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
@@ -195,7 +198,10 @@ def _build(parser: Any) -> Loaded:
             if ev.tag is not None and ev.tag not in _STR_TAGS:
                 value = _tagged(ev.value, ev.tag, line)
             elif not ev.style and ev.implicit[0]:
-                value = resolve_plain(ev.value)
+                try:
+                    value = resolve_plain(ev.value)
+                except ValueError:  # more digits than Python reads (sys.get_int_max_str_digits)
+                    raise YamlError(f"the number {ev.value[:20]}... has too many digits", line) from None
             else:
                 value = ev.value
             key_text = ev.value
