@@ -8,12 +8,17 @@ are appended. Source lines move with the values, so problems point into the targ
 from __future__ import annotations
 
 import copy
+import difflib
 import json
 from pathlib import Path
 from typing import Any
 
 from lambda_resolver.compiler.model import PathKey, Problems, SourceMap
 
+TARGET_KEYS = frozenset({
+    "artifacts", "bundle", "cluster_id", "compute_id", "default", "git", "mode", "permissions", "presets",
+    "resources", "run_as", "sync", "variables", "workspace",
+})  # fmt: skip
 _TRUE = frozenset({"true", "y", "Y", "yes", "Yes", "YES", "on", "On", "ON"})
 _FALSE = frozenset({"false", "n", "N", "no", "No", "NO", "off", "Off", "OFF"})
 _KEYED_LISTS = {
@@ -36,6 +41,7 @@ def select_target(
         problems.add("bad_config", "'targets' must be a mapping", path=("targets",))
         return target, {}
     names = ", ".join(targets) or "none"
+    _unknown_keys(targets, problems)
     if target is not None:
         if target in targets:
             body = targets[target]
@@ -71,6 +77,19 @@ def select_target(
     return "default", {}
 
 
+def _unknown_keys(targets: dict[str, Any], problems: Problems) -> None:
+    """Keys a target does not have (config.Target): the CLI warns and ignores them."""
+    for name, body in targets.items():
+        for key in [k for k in body if k not in TARGET_KEYS] if isinstance(body, dict) else []:
+            close = difflib.get_close_matches(key, TARGET_KEYS, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            problems.warn(
+                "unknown_field",
+                f"unknown field '{key}' in target '{name}'{hint}: the Databricks CLI ignores it",
+                path=("targets", name, key),
+            )
+
+
 def _default_flag(name: str, body: dict[str, Any], problems: Problems) -> bool:
     """``targets.<name>.default`` as the CLI reads a bool (``yes``/``on`` too); a warning otherwise."""
     value = body.get("default", False)
@@ -94,7 +113,7 @@ def apply_target(
     """Merge a target's body into ``config`` in place; ``lines`` are the target's, relative to it."""
     merger = _Merger(sources, file, lines)
     for key, value in tbody.items():
-        if key in ("default", "mode", "variables"):
+        if key in ("default", "mode", "variables") or key not in TARGET_KEYS:
             continue
         if isinstance(value, dict) and isinstance(config.get(key), dict):
             merger.merge(config[key], value, (key,))
