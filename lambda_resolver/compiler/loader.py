@@ -14,12 +14,12 @@ a problem. Target overrides merge into the resources like the CLI does: mappings
 from __future__ import annotations
 
 import difflib
-import glob
 import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from lambda_resolver.compiler.includes import include_matches, merge_include
 from lambda_resolver.compiler.model import (
     FLOW,
     LAKEHOOK_TAG,
@@ -31,8 +31,9 @@ from lambda_resolver.compiler.model import (
     SourceMap,
 )
 from lambda_resolver.compiler.schema import check_shapes
-from lambda_resolver.compiler.targets import apply_target, deep_merge, overrides_file, select_target
-from lambda_resolver.compiler.variables import Interpolator, assign_values, declared_variables
+from lambda_resolver.compiler.targets import apply_target, overrides_file, select_target
+from lambda_resolver.compiler.var_decls import assign_values, declared_variables
+from lambda_resolver.compiler.variables import Interpolator
 from lambda_resolver.compiler.yamlsrc import Loaded, YamlError, load_yaml
 
 BUNDLE_FILES = ("databricks.yml", "databricks.yaml")
@@ -42,7 +43,6 @@ TOP_LEVEL_KEYS = frozenset(
 )  # fmt: skip
 _KEYED_LISTS = {"tasks": "task_key", "job_clusters": "job_cluster_key", "environments": "environment_key",
                 "parameters": "name"}  # fmt: skip
-_GLOB_CHARS = frozenset("*?[")
 _CONFIG_SUFFIXES = (".yml", ".yaml", ".json")
 
 
@@ -140,7 +140,7 @@ class _Reader:
                     "bad_config", "an 'include' entry must be a path or a glob", path=("include", i)
                 )
                 continue
-            for path in self._matches(i, pattern):
+            for path in include_matches(self.root, i, pattern, self.problems):
                 rel = Path(os.path.relpath(path, self.root)).as_posix()
                 if rel in seen:
                     continue
@@ -156,90 +156,14 @@ class _Reader:
                     continue
                 data = self._load(path, rel)
                 if data is not None:
-                    self._merge_include(config, data, rel)
-
-    def _matches(self, i: int, pattern: str) -> list[Path]:
-        """The files an include names, relative to the bundle root; outside it too, as in the CLI."""
-        if os.path.isabs(pattern):
-            self.problems.add(
-                "bad_include",
-                f"include '{pattern}' is an absolute path; write it relative to databricks.yml",
-                path=("include", i),
-            )
-            return []
-        if _GLOB_CHARS & set(pattern):  # filepath.Glob: no `**` recursion, as in the CLI
-            found = sorted(Path(p) for p in glob.glob(os.path.join(self.root, pattern)))
-            return [p for p in found if p.is_file()]
-        path = Path(os.path.normpath(self.root / pattern))
-        if not path.is_file():
-            self.problems.add(
-                "missing_include",
-                f"include '{pattern}' does not exist (relative to the bundle root); fix the path "
-                f"or use a glob such as bundles/*.yml",
-                path=("include", i),
-            )
-            return []
-        return [path]
-
-    def _merge_include(self, config: dict[str, Any], data: dict[str, Any], rel: str) -> None:
-        lines = self.files[rel].lines
-        skip: list[PathKey] = []
-        for key, value in data.items():
-            if key == "include":
-                self.problems.warn(
-                    "nested_include",
-                    "'include' in an included file is ignored: only the includes of databricks.yml "
-                    "are loaded; move these entries there",
-                    file=rel,
-                    line=lines.get((key,)),
-                )
-            elif key == "resources" and isinstance(value, dict):
-                res = _mapping_at(config, "resources")
-                if res is None:  # databricks.yml's `resources` is not a mapping: reported by finish()
-                    continue
-                for kind, group in value.items():
-                    if not isinstance(group, dict):
-                        continue
-                    into = _mapping_at(res, kind)
-                    if into is None:
-                        continue
-                    for rkey, body in group.items():
-                        if rkey in into:
-                            first = self.sources.where(("resources", kind, rkey))
-                            skip.append(("resources", kind, rkey))
-                            self.problems.add(
-                                "duplicate_job" if kind == "jobs" else "duplicate_resource",
-                                f"resources.{kind}.{rkey} is already defined in "
-                                f"{first.file if first else 'another file'}; resource keys must be unique "
-                                f"across the bundle",
-                                file=rel,
-                                line=lines.get(("resources", kind, rkey)),
-                                job=rkey if kind == "jobs" else None,
-                            )
-                        else:
-                            into[rkey] = body
-            elif key == "variables" and isinstance(value, dict):
-                into = _mapping_at(config, "variables")
-                if into is None:  # databricks.yml's `variables` is not a mapping: reported when read
-                    continue
-                for name, body in value.items():
-                    if name in into:
-                        skip.append(("variables", name))
-                        self.problems.add(
-                            "duplicate_variable",
-                            f"variable '{name}' is declared twice; keep one declaration",
-                            file=rel,
-                            line=lines.get(("variables", name)),
-                        )
-                    else:
-                        into[name] = body
-            elif isinstance(value, dict) and isinstance(config.get(key), dict):
-                deep_merge(config[key], value)
-            else:
-                config[key] = value
-        if skip:
-            lines = {p: n for p, n in lines.items() if not any(p[: len(s)] == s for s in skip)}
-        self.sources.add(rel, lines)
+                    merge_include(
+                        config,
+                        data,
+                        rel,
+                        lines=self.files[rel].lines,
+                        sources=self.sources,
+                        problems=self.problems,
+                    )
 
     def finish(
         self,
@@ -360,12 +284,3 @@ class _Reader:
             source = self.sources.where(base)
             out[key] = JobResource(key, spec, source or Source(self.main), task_sources)
         return out
-
-
-def _mapping_at(parent: dict[str, Any], key: str) -> dict[str, Any] | None:
-    """``parent[key]`` as a mapping to merge into: created when missing or empty (``key:`` with no
-    value is null in YAML); None when it is something else, which the reader reports."""
-    current = parent.get(key)
-    if current is None:
-        current = parent[key] = {}
-    return current if isinstance(current, dict) else None
