@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 
@@ -38,19 +39,33 @@ def parse_vars(pairs: list[str] | None) -> dict[str, str]:
     return parse_pairs(pairs, "--var")
 
 
+def _print_one(p: Problem) -> None:
+    where = p.file or "<bundle>"
+    if p.line:
+        where += f":{p.line}"
+    scope = " ".join(x for x in (f"job {p.job}" if p.job else "", f"task {p.task}" if p.task else "") if x)
+    tag = "[yellow]warning[/] " if p.is_warning else ""
+    err.print(
+        f"  {tag}[bold]{escape(where)}[/] {escape(scope)} [dim]\\[{p.code}][/]\n    {escape(p.message)}",
+        highlight=False,
+    )
+
+
 def print_problems(problems: list[Problem]) -> None:
-    err.print(f"[red bold]{len(problems)} problem(s)[/] in the bundle:")
-    for p in problems:
-        where = p.file or "<bundle>"
-        if p.line:
-            where += f":{p.line}"
-        scope = " ".join(
-            x for x in (f"job {p.job}" if p.job else "", f"task {p.task}" if p.task else "") if x
-        )
+    """Errors, then warnings, each with its file, line, job, task and code (on stderr)."""
+    errors = [p for p in problems if not p.is_warning]
+    warnings = [p for p in problems if p.is_warning]
+    if errors:
+        err.print(f"[red bold]{len(errors)} problem(s)[/] in the bundle:")
+        for p in errors:
+            _print_one(p)
+    if warnings:
         err.print(
-            f"  [bold]{escape(where)}[/] {escape(scope)} [dim]\\[{p.code}][/]\n    {escape(p.message)}",
-            highlight=False,
+            f"[yellow bold]{len(warnings)} warning(s)[/] (the Databricks CLI warns about these too; "
+            f"--strict makes them fail):"
         )
+        for p in warnings:
+            _print_one(p)
 
 
 @app.command()
@@ -58,19 +73,49 @@ def validate(
     bundle: BundleOpt = Path("."),
     target: TargetOpt = None,
     var: VarOpt = None,
+    as_json: Annotated[
+        bool,
+        typer.Option("--json", help="Print every problem as JSON (severity, code, file, line, job, task)."),
+    ] = False,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict", help="Warnings fail too (exit 2), as `databricks bundle validate --strict`."
+        ),
+    ] = False,
 ) -> None:
-    """Check the whole bundle offline: job resources and lakehook's flow rules. Every problem at once."""
-    from lambda_resolver.compiler import validate_bundle
+    """Check the whole bundle offline: job resources and lakehook's flow rules. Every problem at once.
 
-    problems = validate_bundle(bundle, target, parse_vars(var))
-    if problems:
-        print_problems(problems)
+    Errors exit 2; warnings (what the Databricks CLI only warns about) print but pass, unless --strict.
+    """
+    from lambda_resolver.compiler import diagnose_bundle, load_bundle
+
+    loaded = load_bundle(bundle, target, parse_vars(var), strict=False)
+    report = diagnose_bundle(loaded)
+    failed = bool(report.errors) or (strict and bool(report.warnings))
+    if as_json:
+        doc = {
+            "bundle": loaded.name,
+            "target": loaded.target,
+            "valid": not failed,
+            "errors": len(report.errors),
+            "warnings": len(report.warnings),
+            "flows": {n: len(m.tasks) for n, m in sorted(report.flows.items())} if not report.errors else {},
+            "problems": [p.to_dict() for p in report.problems],
+        }
+        typer.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+        if failed:
+            raise typer.Exit(EXIT_USAGE)
+        return
+    print_problems(report.problems)
+    if report.errors:
         raise typer.Exit(EXIT_USAGE)
-    from lambda_resolver.compiler import compile_bundle
-
-    flows = compile_bundle(bundle, target, parse_vars(var))
-    names = ", ".join(f"{n} ({len(m.tasks)} tasks)" for n, m in sorted(flows.items())) or "no flows"
-    out.print(f"[green]✓[/] bundle is valid: {names}")
+    if failed:
+        err.print(f"[red]--strict: {len(report.warnings)} warning(s) fail validation[/]")
+        raise typer.Exit(EXIT_USAGE)
+    names = ", ".join(f"{n} ({len(m.tasks)} tasks)" for n, m in sorted(report.flows.items())) or "no flows"
+    suffix = f" ({len(report.warnings)} warning(s))" if report.warnings else ""
+    out.print(f"[green]✓[/] bundle is valid{suffix}: {names}")
 
 
 @app.command()

@@ -3,16 +3,20 @@
 Reads ``databricks.yml`` and its includes the way ``databricks bundle validate`` does (offline),
 checks every job against the Databricks job schema, and compiles each flow. Every problem is
 collected and located (file, line, job, task) — a user fixes a bundle in one pass, not one error
-per run. YAML and databricks-bundles are imported only when a bundle is actually read.
+per run. What the CLI only warns about (an unknown field in a plain job, an include in an included
+file) is a warning: reported, never a reason to refuse the bundle. Inside a flow job lakehook stays
+strict. YAML and databricks-bundles are imported only when a bundle is actually read.
 
     bundle = load_bundle(Path("."), target="dev")      # jobs, variables, sources
-    flows = compile_flows(bundle)                        # raises CompileError(problems)
-    problems = validate_bundle(Path("."))                # every problem, never raises
+    flows = compile_flows(bundle)                        # raises CompileError(errors)
+    problems = validate_bundle(Path("."))                # errors, then warnings; never raises
+    report = diagnose_bundle(bundle)                     # flows, errors and warnings apart
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,12 +41,14 @@ __all__ = [
     "LAKEHOOK_TAG",
     "Bundle",
     "CompileError",
+    "Diagnosis",
     "JobResource",
     "Problem",
     "Source",
     "check_bundle",
     "compile_bundle",
     "compile_flows",
+    "diagnose_bundle",
     "job_ref_key",
     "load_bundle",
     "validate_bundle",
@@ -71,8 +77,31 @@ def load_bundle(
     return bundle
 
 
+@dataclass(frozen=True)
+class Diagnosis:
+    """A bundle checked: the flows that compiled, its errors and its warnings (reading included)."""
+
+    flows: dict[str, FlowManifest]
+    errors: list[Problem]
+    warnings: list[Problem]
+
+    @property
+    def problems(self) -> list[Problem]:
+        """Errors first, then warnings."""
+        return [*self.errors, *self.warnings]
+
+
 def check_bundle(bundle: Bundle) -> tuple[dict[str, FlowManifest], list[Problem]]:
-    """Compile every flow of ``bundle``: the flows that compiled, and all problems (reading included)."""
+    """Compile every flow of ``bundle``: the flows that compiled, and every error (reading included).
+
+    Warnings do not stop a bundle; :func:`diagnose_bundle` returns them too.
+    """
+    report = diagnose_bundle(bundle)
+    return report.flows, report.errors
+
+
+def diagnose_bundle(bundle: Bundle) -> Diagnosis:
+    """Compile every flow of ``bundle``, keeping errors and warnings apart."""
     from lambda_resolver.compiler.flows import FlowContext, compile_flow
     from lambda_resolver.compiler.schema import check_job_schema
 
@@ -110,7 +139,7 @@ def check_bundle(bundle: Bundle) -> tuple[dict[str, FlowManifest], list[Problem]
     for ctx in contexts:
         if ctx.failed:
             manifests.pop(ctx.job.key, None)
-    return manifests, [*bundle.problems, *problems]
+    return Diagnosis(manifests, [*bundle.problems, *problems.errors], [*bundle.warnings, *problems.warnings])
 
 
 def compile_flows(bundle: Bundle) -> dict[str, FlowManifest]:
@@ -128,9 +157,12 @@ def validate_bundle(
     *,
     environ: Mapping[str, str] | None = None,
 ) -> list[Problem]:
-    """All problems of the bundle at ``root`` (empty when it compiles); never raises for a bad bundle."""
+    """Every problem of the bundle at ``root``: errors, then warnings (``Problem.severity``).
+
+    Empty for a clean bundle; never raises for a bad one.
+    """
     bundle = load_bundle(root, target, variables, environ=environ, strict=False)
-    return check_bundle(bundle)[1]
+    return diagnose_bundle(bundle).problems
 
 
 def compile_bundle(

@@ -1,25 +1,39 @@
 """Reading a bundle: ``databricks.yml``, its includes, one target's overrides, then variables.
 
-Mirrors what ``databricks bundle validate`` does offline, collecting every problem instead of
-stopping at the first. Include globs that match nothing are fine; a plain path that is missing is
-not. A resource key defined in two files is a problem. Target overrides merge into the resources
-like the CLI does: mappings key by key, ``tasks`` by ``task_key``, ``job_clusters`` by
-``job_cluster_key``, ``environments`` by ``environment_key``, ``parameters`` by ``name``; other lists
-are appended.
+Mirrors what ``databricks bundle validate`` does offline (``bundle/config/loader``), collecting
+every problem instead of stopping at the first. Include globs that match nothing are fine; a plain
+path that is missing is not; an include may point outside the bundle root (paths in it stay
+relative to that file), must be YAML or JSON, and an ``include`` inside an included file is ignored
+with a warning. An unknown top-level key is a warning (and dropped) unless it only holds YAML
+anchors; the legacy ``environments`` is read as ``targets``. A resource key defined in two files is
+a problem. Target overrides merge into the resources like the CLI does: mappings key by key,
+``tasks`` by ``task_key``, ``job_clusters`` by ``job_cluster_key``, ``environments`` by
+``environment_key``, ``parameters`` by ``name``; other lists are appended.
 """
 
 from __future__ import annotations
 
 import difflib
-import glob
 import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from lambda_resolver.compiler.model import Bundle, JobResource, PathKey, Problems, Source, SourceMap
-from lambda_resolver.compiler.targets import apply_target, deep_merge, overrides_file, select_target
-from lambda_resolver.compiler.variables import Interpolator, assign_values, declared_variables
+from lambda_resolver.compiler.includes import include_matches, merge_include
+from lambda_resolver.compiler.model import (
+    FLOW,
+    LAKEHOOK_TAG,
+    Bundle,
+    JobResource,
+    PathKey,
+    Problems,
+    Source,
+    SourceMap,
+)
+from lambda_resolver.compiler.schema import check_shapes
+from lambda_resolver.compiler.targets import apply_target, overrides_file, select_target
+from lambda_resolver.compiler.var_decls import assign_values, declared_variables
+from lambda_resolver.compiler.variables import Interpolator
 from lambda_resolver.compiler.yamlsrc import Loaded, YamlError, load_yaml
 
 BUNDLE_FILES = ("databricks.yml", "databricks.yaml")
@@ -29,7 +43,7 @@ TOP_LEVEL_KEYS = frozenset(
 )  # fmt: skip
 _KEYED_LISTS = {"tasks": "task_key", "job_clusters": "job_cluster_key", "environments": "environment_key",
                 "parameters": "name"}  # fmt: skip
-_GLOB_CHARS = frozenset("*?[")
+_CONFIG_SUFFIXES = (".yml", ".yaml", ".json")
 
 
 def read_bundle(
@@ -48,7 +62,7 @@ def read_bundle(
             "missing_bundle",
             f"no databricks.yml in {root}: run from the bundle's root directory or pass --bundle DIR",
         )
-        return Bundle(root=root, name="", target=target, jobs={}, problems=tuple(problems))
+        return Bundle(root=root, name="", target=target, jobs={}, problems=tuple(problems.errors))
     reader = _Reader(root, sources, problems)
     config = reader.read_main(main)
     if config is not None:
@@ -73,7 +87,8 @@ class _Reader:
         try:
             loaded = load_yaml(text)
         except YamlError as exc:
-            self.problems.add("yaml_syntax", f"invalid YAML: {exc.message}", file=rel, line=exc.line)
+            message = exc.message if exc.code != "yaml_syntax" else f"invalid YAML: {exc.message}"
+            self.problems.add(exc.code, message, file=rel, line=exc.line)
             return None
         for dup_path, line in loaded.duplicates:
             is_job = len(dup_path) == 3 and dup_path[:2] == ("resources", "jobs")
@@ -90,16 +105,19 @@ class _Reader:
         if not isinstance(loaded.data, dict):
             self.problems.add("bad_config", "a bundle file must be a YAML mapping", file=rel, line=1)
             return None
-        for key in loaded.data:
-            if key not in TOP_LEVEL_KEYS:
-                close = difflib.get_close_matches(key, TOP_LEVEL_KEYS, n=1)
-                hint = f" (did you mean '{close[0]}'?)" if close else ""
-                self.problems.add(
-                    "bad_config",
-                    f"unknown top-level key '{key}'{hint}",
-                    file=rel,
-                    line=loaded.lines.get((key,)),
-                )
+        for key in [k for k in loaded.data if k not in TOP_LEVEL_KEYS]:
+            value = loaded.data.pop(key)  # the CLI drops it (libs/dyn/convert/normalize.go)
+            if loaded.only_anchors((key,), value):
+                continue  # `definitions:` and the like: there to be referred to with *name
+            close = difflib.get_close_matches(key, TOP_LEVEL_KEYS, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            self.problems.warn(
+                "unknown_field",
+                f"unknown top-level key '{key}'{hint}: the Databricks CLI ignores it; keys that only "
+                f"hold YAML anchors (e.g. under `definitions:`) are fine",
+                file=rel,
+                line=loaded.lines.get((key,)),
+            )
         self.files[rel] = loaded
         return loaded.data
 
@@ -122,87 +140,30 @@ class _Reader:
                     "bad_config", "an 'include' entry must be a path or a glob", path=("include", i)
                 )
                 continue
-            if _GLOB_CHARS & set(pattern):
-                matches = sorted(Path(p) for p in glob.glob(str(self.root / pattern), recursive=True))
-                matches = [p for p in matches if p.is_file()]
-            else:
-                path = self.root / pattern
-                if not path.is_file():
-                    self.problems.add(
-                        "missing_include",
-                        f"include '{pattern}' does not exist (relative to the bundle root); fix the path "
-                        f"or use a glob such as bundles/*.yml",
-                        path=("include", i),
-                    )
-                    continue
-                matches = [path]
-            for path in matches:
-                rel = path.resolve().relative_to(self.root).as_posix()
+            for path in include_matches(self.root, i, pattern, self.problems):
+                rel = Path(os.path.relpath(path, self.root)).as_posix()
                 if rel in seen:
                     continue
                 seen.add(rel)
+                if not rel.endswith(_CONFIG_SUFFIXES):
+                    self.problems.add(
+                        "bad_include",
+                        f"include '{pattern}' matches {rel}, which is not a YAML or JSON file: only "
+                        f"bundle configuration can be included (list files to upload under "
+                        f"sync.include instead)",
+                        path=("include", i),
+                    )
+                    continue
                 data = self._load(path, rel)
                 if data is not None:
-                    self._merge_include(config, data, rel)
-
-    def _merge_include(self, config: dict[str, Any], data: dict[str, Any], rel: str) -> None:
-        lines = self.files[rel].lines
-        skip: list[PathKey] = []
-        for key, value in data.items():
-            if key == "include":
-                self.problems.add(
-                    "bad_config",
-                    "'include' is only allowed in databricks.yml",
-                    file=rel,
-                    line=lines.get((key,)),
-                )
-            elif key == "resources" and isinstance(value, dict):
-                res = _mapping_at(config, "resources")
-                if res is None:  # databricks.yml's `resources` is not a mapping: reported by finish()
-                    continue
-                for kind, group in value.items():
-                    if not isinstance(group, dict):
-                        continue
-                    into = _mapping_at(res, kind)
-                    if into is None:
-                        continue
-                    for rkey, body in group.items():
-                        if rkey in into:
-                            first = self.sources.where(("resources", kind, rkey))
-                            skip.append(("resources", kind, rkey))
-                            self.problems.add(
-                                "duplicate_job" if kind == "jobs" else "duplicate_resource",
-                                f"resources.{kind}.{rkey} is already defined in "
-                                f"{first.file if first else 'another file'}; resource keys must be unique "
-                                f"across the bundle",
-                                file=rel,
-                                line=lines.get(("resources", kind, rkey)),
-                                job=rkey if kind == "jobs" else None,
-                            )
-                        else:
-                            into[rkey] = body
-            elif key == "variables" and isinstance(value, dict):
-                into = _mapping_at(config, "variables")
-                if into is None:  # databricks.yml's `variables` is not a mapping: reported when read
-                    continue
-                for name, body in value.items():
-                    if name in into:
-                        skip.append(("variables", name))
-                        self.problems.add(
-                            "duplicate_variable",
-                            f"variable '{name}' is declared twice; keep one declaration",
-                            file=rel,
-                            line=lines.get(("variables", name)),
-                        )
-                    else:
-                        into[name] = body
-            elif isinstance(value, dict) and isinstance(config.get(key), dict):
-                deep_merge(config[key], value)
-            else:
-                config[key] = value
-        if skip:
-            lines = {p: n for p, n in lines.items() if not any(p[: len(s)] == s for s in skip)}
-        self.sources.add(rel, lines)
+                    merge_include(
+                        config,
+                        data,
+                        rel,
+                        lines=self.files[rel].lines,
+                        sources=self.sources,
+                        problems=self.problems,
+                    )
 
     def finish(
         self,
@@ -212,18 +173,21 @@ class _Reader:
         environ: Mapping[str, str],
     ) -> Bundle:
         problems = self.problems
+        section = self._environments(config)
         target, tbody = select_target(config, target, problems)
         if tbody:
             prefix: PathKey = ("targets", target or "")
             origin = self.sources.where(prefix)
             file = origin.file if origin else self.main
             loaded = self.files.get(file)
-            lines = {p[2:]: n for p, n in (loaded.lines if loaded else {}).items() if p[:2] == prefix}
+            written: PathKey = (section, target or "")
+            lines = {p[2:]: n for p, n in (loaded.lines if loaded else {}).items() if p[:2] == written}
             apply_target(config, tbody, sources=self.sources, file=file, lines=lines)
         bundle_cfg = config.get("bundle")
         name = bundle_cfg.get("name") if isinstance(bundle_cfg, dict) else None
         if not isinstance(name, str) or not name:
-            problems.add("bad_config", "databricks.yml needs bundle.name", file=self.main, line=1)
+            if self.main in self.files:  # else databricks.yml could not be read: reported already
+                problems.add("bad_config", "databricks.yml needs bundle.name", file=self.main, line=1)
             name = self.root.name
         defs = declared_variables(config.get("variables"), problems)
         assign_values(
@@ -265,9 +229,30 @@ class _Reader:
             variables=values,
             unresolved_variables=unresolved,
             config=resolved,
-            problems=tuple(problems),
+            problems=tuple(problems.errors),
+            warnings=tuple(problems.warnings),
             sources=self.sources,
         )
+
+    def _environments(self, config: dict[str, Any]) -> str:
+        """Read the legacy ``environments`` as ``targets`` (``mutator/environments_compat.go``).
+
+        Returns the key the targets are written under.
+        """
+        if "environments" not in config:
+            return "targets"
+        if "targets" in config:
+            self.problems.add(
+                "bad_config",
+                "both 'environments' and 'targets' are set; 'environments' is the old name of "
+                "'targets': move its entries under 'targets'",
+                path=("environments",),
+            )
+            config.pop("environments")
+            return "targets"
+        config["targets"] = config.pop("environments")
+        self.sources.alias(("environments",), ("targets",))
+        return "environments"
 
     def _jobs(self, jobs: object) -> dict[str, JobResource]:
         if jobs is None:
@@ -286,6 +271,10 @@ class _Reader:
                     job=key,
                 )
                 continue
+            tags = spec.get("tags")
+            if not (isinstance(tags, dict) and tags.get(LAKEHOOK_TAG) == FLOW):
+                for field in check_shapes(key, spec, self.problems, flow=False):
+                    del spec[field]  # as the CLI drops it: what reads the job later never sees it
             task_sources: dict[str, Source] = {}
             tasks = spec.get("tasks")
             for i, task in enumerate(tasks if isinstance(tasks, list) else []):
@@ -295,12 +284,3 @@ class _Reader:
             source = self.sources.where(base)
             out[key] = JobResource(key, spec, source or Source(self.main), task_sources)
         return out
-
-
-def _mapping_at(parent: dict[str, Any], key: str) -> dict[str, Any] | None:
-    """``parent[key]`` as a mapping to merge into: created when missing or empty (``key:`` with no
-    value is null in YAML); None when it is something else, which the reader reports."""
-    current = parent.get(key)
-    if current is None:
-        current = parent[key] = {}
-    return current if isinstance(current, dict) else None

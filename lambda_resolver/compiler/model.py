@@ -62,6 +62,12 @@ class SourceMap:
         """Record (or move) one path's location, e.g. a value a target override put there."""
         self._where[path] = (file, line)
 
+    def alias(self, src: PathKey, dst: PathKey) -> None:
+        """Locate everything under ``dst`` where it is under ``src`` (a section read by another name)."""
+        n = len(src)
+        moved = {dst + p[n:]: hit for p, hit in self._where.items() if p[:n] == src}
+        self._where.update(moved)
+
     def where(self, path: PathKey) -> Source | None:
         """The nearest recorded location at or above ``path``."""
         for n in range(len(path), 0, -1):
@@ -72,7 +78,7 @@ class SourceMap:
 
 
 class Problems:
-    """Collects problems, locating each one from a config path through the source map."""
+    """Collects problems (errors and warnings), locating each one from a config path."""
 
     def __init__(self, sources: SourceMap) -> None:
         self.sources = sources
@@ -88,13 +94,36 @@ class Problems:
         line: int | None = None,
         job: str | None = None,
         task: str | None = None,
+        severity: str = "error",
     ) -> None:
         if path is not None and (file is None or line is None):
             src = self.sources.where(path)
             if src is not None:
                 file = file or src.file
                 line = line if line is not None else src.line
-        self.items.append(Problem(code, message, file=file, job=job, task=task, line=line))
+        self.items.append(Problem(code, message, file=file, job=job, task=task, line=line, severity=severity))
+
+    def warn(
+        self,
+        code: str,
+        message: str,
+        *,
+        path: PathKey | None = None,
+        file: str | None = None,
+        line: int | None = None,
+        job: str | None = None,
+        task: str | None = None,
+    ) -> None:
+        """A problem the Databricks CLI only warns about: shown, but the bundle still compiles."""
+        self.add(code, message, path=path, file=file, line=line, job=job, task=task, severity="warning")
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.items if not p.is_warning]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return [p for p in self.items if p.is_warning]
 
     def __iter__(self) -> Iterator[Problem]:
         return iter(self.items)
@@ -189,7 +218,8 @@ class JobResource:
 class Bundle:
     """A bundle read for one target: its jobs and everything else, resolved.
 
-    ``problems`` lists what went wrong while reading (empty when loaded with ``strict=True``).
+    ``problems`` lists the errors found while reading (empty when loaded with ``strict=True``);
+    ``warnings`` what the Databricks CLI would only warn about (an unknown field, dropped).
     ``variables`` holds resolved values; variables without an offline value (``lookup``) are in
     ``unresolved_variables`` and their ``${var.x}`` stays as written.
     """
@@ -203,6 +233,7 @@ class Bundle:
     unresolved_variables: frozenset[str] = frozenset()
     config: dict[str, Any] = field(default_factory=dict, repr=False)
     problems: tuple[Problem, ...] = ()
+    warnings: tuple[Problem, ...] = ()
     sources: SourceMap = field(default_factory=SourceMap, repr=False, compare=False)
 
     @property

@@ -8,12 +8,19 @@ are appended. Source lines move with the values, so problems point into the targ
 from __future__ import annotations
 
 import copy
+import difflib
 import json
 from pathlib import Path
 from typing import Any
 
 from lambda_resolver.compiler.model import PathKey, Problems, SourceMap
 
+TARGET_KEYS = frozenset({
+    "artifacts", "bundle", "cluster_id", "compute_id", "default", "git", "mode", "permissions", "presets",
+    "resources", "run_as", "sync", "variables", "workspace",
+})  # fmt: skip
+_TRUE = frozenset({"true", "y", "Y", "yes", "Yes", "YES", "on", "On", "ON"})
+_FALSE = frozenset({"false", "n", "N", "no", "No", "NO", "off", "Off", "OFF"})
 _KEYED_LISTS = {
     "tasks": "task_key",
     "job_clusters": "job_cluster_key",
@@ -25,12 +32,16 @@ _KEYED_LISTS = {
 def select_target(
     config: dict[str, Any], target: str | None, problems: Problems
 ) -> tuple[str | None, dict[str, Any]]:
-    """The target to use (given, else the one marked default) and its body; problems when unclear."""
+    """The target to use and its body; problems when unclear (``mutator/select_default_target.go``).
+
+    Given, else the only target there is, else the one marked ``default: true``.
+    """
     targets = config.get("targets") or {}
     if not isinstance(targets, dict):
         problems.add("bad_config", "'targets' must be a mapping", path=("targets",))
         return target, {}
     names = ", ".join(targets) or "none"
+    _unknown_keys(targets, problems)
     if target is not None:
         if target in targets:
             body = targets[target]
@@ -42,7 +53,11 @@ def select_target(
                 path=("targets",),
             )
         return target, {}
-    defaults = [t for t, b in targets.items() if isinstance(b, dict) and b.get("default") is True]
+    defaults = [t for t, b in targets.items() if isinstance(b, dict) and _default_flag(t, b, problems)]
+    if len(targets) == 1:
+        only = next(iter(targets))
+        body = targets[only]
+        return only, body if isinstance(body, dict) else {}
     if len(defaults) > 1:
         problems.add(
             "bad_config",
@@ -62,13 +77,43 @@ def select_target(
     return "default", {}
 
 
+def _unknown_keys(targets: dict[str, Any], problems: Problems) -> None:
+    """Keys a target does not have (config.Target): the CLI warns and ignores them."""
+    for name, body in targets.items():
+        for key in [k for k in body if k not in TARGET_KEYS] if isinstance(body, dict) else []:
+            close = difflib.get_close_matches(key, TARGET_KEYS, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            problems.warn(
+                "unknown_field",
+                f"unknown field '{key}' in target '{name}'{hint}: the Databricks CLI ignores it",
+                path=("targets", name, key),
+            )
+
+
+def _default_flag(name: str, body: dict[str, Any], problems: Problems) -> bool:
+    """``targets.<name>.default`` as the CLI reads a bool (``yes``/``on`` too); a warning otherwise."""
+    value = body.get("default", False)
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value in _TRUE | _FALSE:
+        return value in _TRUE
+    shown = "nothing (null)" if value is None else repr(value)
+    problems.warn(
+        "bad_target_default",
+        f"targets.{name}.default is {shown}, not true or false; the Databricks CLI ignores it, so "
+        f"'{name}' is not the default target: write `default: true` (or remove the line)",
+        path=("targets", name, "default"),
+    )
+    return False
+
+
 def apply_target(
     config: dict[str, Any], tbody: dict[str, Any], *, sources: SourceMap, file: str, lines: dict[PathKey, int]
 ) -> None:
     """Merge a target's body into ``config`` in place; ``lines`` are the target's, relative to it."""
     merger = _Merger(sources, file, lines)
     for key, value in tbody.items():
-        if key in ("default", "mode", "variables"):
+        if key in ("default", "mode", "variables") or key not in TARGET_KEYS:
             continue
         if isinstance(value, dict) and isinstance(config.get(key), dict):
             merger.merge(config[key], value, (key,))

@@ -5,8 +5,8 @@ Resolved here: ``${var.<name>}`` (and ``${variables.<name>.value}``, fields of c
 (ids exist only after deploy). Kept as written: everything else (``${workspace.*}``...) and variables
 with a ``lookup`` (no value offline); the compiler rejects such leftovers in fields a flow needs.
 
-A variable's value comes from, in order: the ``variables`` argument (``--var``), ``BUNDLE_VAR_<name>``,
-``.databricks/bundle/<target>/variable-overrides.json``, ``targets.<t>.variables``, its ``default``.
+Where a variable's value comes from is :mod:`lambda_resolver.compiler.var_decls`. Complex variables
+are resolved field by field, so two of them may read each other's fields.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from __future__ import annotations
 import copy
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from lambda_resolver.compiler.model import PathKey, Problems, scalar_text
+from lambda_resolver.compiler.var_decls import LOOKUP, MISSING, VariableDef
 
 DOLLAR_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_\-]*(?:\.[A-Za-z0-9_\-]+|\[[0-9]+\])*)\}")
 _TOKEN = re.compile(r"[^.\[\]]+|\[[0-9]+\]")
@@ -28,93 +28,6 @@ class _Keep:
 
 
 KEEP = _Keep()
-_LOOKUP = object()
-_MISSING = object()
-_LONG_FORM_KEYS = frozenset({"default", "lookup", "description", "type"})
-
-
-@dataclass
-class VariableDef:
-    name: str
-    path: PathKey  # where it is declared, for problems
-    raw: Any = _MISSING  # the value before substitution; _LOOKUP / _MISSING when it has none
-
-
-def declared_variables(spec: object, problems: Problems) -> dict[str, VariableDef]:
-    """The top-level ``variables`` mapping, as definitions with their default (or lookup)."""
-    out: dict[str, VariableDef] = {}
-    if spec is None:
-        return out
-    if not isinstance(spec, dict):
-        problems.add("bad_config", "'variables' must be a mapping of name to definition", path=("variables",))
-        return out
-    for name, body in spec.items():
-        d = VariableDef(name, ("variables", name))
-        if isinstance(body, dict) and set(body) <= _LONG_FORM_KEYS:
-            if "lookup" in body:
-                d.raw = _LOOKUP
-            elif "default" in body:
-                d.raw = body["default"]
-        else:
-            d.raw = body
-        out[name] = d
-    return out
-
-
-def assign_values(
-    defs: dict[str, VariableDef],
-    problems: Problems,
-    *,
-    target: str | None,
-    target_values: object,
-    overrides_file: Mapping[str, Any],
-    environ: Mapping[str, str],
-    overrides: Mapping[str, Any],
-) -> None:
-    """Apply, lowest precedence first, the target's values, the overrides file, the environment, --var."""
-    if isinstance(target_values, dict):
-        for name, value in target_values.items():
-            path: PathKey = ("targets", target or "", "variables", name)
-            if name not in defs:
-                problems.add(
-                    "unknown_variable",
-                    f"target '{target}' sets variable '{name}', which is not declared; declare it under "
-                    f"top-level 'variables' (with a description and a default)",
-                    path=path,
-                )
-                continue
-            if isinstance(value, dict) and value and set(value) <= _LONG_FORM_KEYS:
-                if "lookup" in value:
-                    defs[name].raw = _LOOKUP
-                elif "default" in value:
-                    defs[name].raw = value["default"]
-            else:
-                defs[name].raw = value
-    for name, value in overrides_file.items():
-        if name in defs:
-            defs[name].raw = value
-    for name, d in defs.items():
-        env = environ.get(f"BUNDLE_VAR_{name}")
-        if env is not None:
-            d.raw = env
-    for name, value in overrides.items():
-        if name not in defs:
-            problems.add(
-                "unknown_variable",
-                f"a value was passed for variable '{name}' (--var), but the bundle declares no such "
-                f"variable; declared: {', '.join(sorted(defs)) or 'none'}",
-            )
-            continue
-        defs[name].raw = value
-    for name, d in defs.items():
-        if d.raw is _MISSING:
-            problems.add(
-                "missing_variable_value",
-                f"variable '{name}' has no value: give it a default, set it under "
-                f"targets.{target or '<target>'}.variables, or pass --var {name}=<value> "
-                f"(or BUNDLE_VAR_{name})",
-                path=d.path,
-            )
 
 
 class Interpolator:
@@ -133,8 +46,8 @@ class Interpolator:
         self._problems = problems
         self._bundle = {"name": bundle_name, "target": target}
         self._resources = resources
-        self._values: dict[str, Any] = {}
-        self._resolving: list[str] = []
+        self._values: dict[tuple[str, tuple[str, ...]], Any] = {}  # (variable, field path) -> value
+        self._resolving: list[tuple[str, tuple[str, ...]]] = []
         self._seen: set[tuple[str, str, str | None]] = set()
 
     def values(self) -> tuple[dict[str, Any], frozenset[str]]:
@@ -142,8 +55,8 @@ class Interpolator:
         out: dict[str, Any] = {}
         unresolved: set[str] = set()
         for name, d in self._defs.items():
-            value = self._value_of(name, d.path, None, None)
-            if d.raw is _LOOKUP:
+            value = self._variable(name, [], name, d.path, None, None)
+            if d.raw is LOOKUP:
                 unresolved.add(name)
             elif value is not KEEP:
                 out[name] = value
@@ -212,8 +125,7 @@ class Interpolator:
                     key=name,
                 )
                 return KEEP
-            value = self._value_of(name, path, job, task)
-            return KEEP if value is KEEP else self._field(value, rest, expr, path, job=job, task=task)
+            return self._variable(name, rest, expr, path, job, task)
         if head == "bundle" and len(tokens) == 2 and tokens[1] in self._bundle:
             value = self._bundle[tokens[1]]
             return KEEP if value is None else value
@@ -233,39 +145,28 @@ class Interpolator:
                 )
         return KEEP
 
-    def _value_of(self, name: str, path: PathKey, job: str | None, task: str | None) -> Any:
-        if name in self._values:
-            return self._values[name]
-        d = self._defs[name]
-        if d.raw is _LOOKUP or d.raw is _MISSING:
-            return KEEP
-        if name in self._resolving:
-            cycle = " → ".join([*self._resolving[self._resolving.index(name) :], name])
-            self._report(
-                "variable_cycle",
-                f"variables refer to each other in a cycle: {cycle}",
-                d.path,
-                None,
-                None,
-                key=cycle,
-            )
-            return KEEP
-        self._resolving.append(name)
-        try:
-            value = self.resolve(d.raw, d.path)
-        finally:
-            self._resolving.pop()
-        self._values[name] = value
-        return value
-
-    def _field(
-        self, value: Any, rest: list[str], expr: str, path: PathKey, *, job: str | None, task: str | None
+    def _variable(  # noqa: PLR0917 - the same arguments as _lookup, plus the variable
+        self, name: str, rest: list[str], expr: str, path: PathKey, job: str | None, task: str | None
     ) -> Any:
+        """The value of ``var.<name>`` and then its fields ``rest``, resolving only what is read.
+
+        Complex variables may read each other's fields (``a.x`` from ``b``, ``b.y`` from ``a``):
+        only a field that needs itself is a cycle, as in the CLI's field-by-field resolution.
+        """
+        d = self._defs[name]
+        if d.raw is LOOKUP or d.raw is MISSING:
+            return KEEP
+        node: Any = d.raw
+        walked: tuple[str, ...] = ()
         for tok in rest:
-            if tok.startswith("[") and isinstance(value, list) and int(tok[1:-1]) < len(value):
-                value = value[int(tok[1:-1])]
-            elif isinstance(value, dict) and tok in value:
-                value = value[tok]
+            if isinstance(node, str) and "${" in node:  # a field that is itself a reference
+                node = self._part(name, walked, node)
+                if node is KEEP:
+                    return KEEP
+            if tok.startswith("[") and isinstance(node, list) and int(tok[1:-1]) < len(node):
+                node = node[int(tok[1:-1])]
+            elif isinstance(node, dict) and tok in node:
+                node = node[tok]
             else:
                 self._report(
                     "bad_variable_use",
@@ -276,7 +177,51 @@ class Interpolator:
                     key=expr,
                 )
                 return KEEP
+            walked = (*walked, tok)
+        return self._part(name, walked, node)
+
+    def _part(self, name: str, walked: tuple[str, ...], node: Any) -> Any:
+        """``node`` (the raw value of ``var.<name>`` at ``walked``) resolved, once; cycles reported."""
+        key = (name, walked)
+        if key in self._values:
+            return self._values[key]
+        if key in self._resolving:
+            self._cycle(self._resolving[self._resolving.index(key) :])
+            return KEEP
+        self._resolving.append(key)
+        try:
+            value = self.resolve(node, (*self._defs[name].path, *walked))
+        finally:
+            self._resolving.pop()
+        self._values[key] = value
         return value
+
+    def _cycle(self, keys: list[tuple[str, tuple[str, ...]]]) -> None:
+        shown = [".".join((n, *w)) for n, w in keys]
+        chain = " → ".join([*shown, shown[0]])
+        first = self._defs[keys[0][0]]
+        if any(isinstance(self._defs[n].raw, (dict, list)) for n, _ in keys):
+            # the CLI gives up after 12 rounds with a warning (acceptance/bundle/variables/complex-cycle)
+            self._report_at(
+                "variable_cycle",
+                f"complex variables refer to each other in a cycle: {chain}; these references "
+                f"stay unresolved",
+                first.path,
+                key=chain,
+                severity="warning",
+            )
+            return
+        self._report_at(
+            "variable_cycle", f"variables refer to each other in a cycle: {chain}", first.path, key=chain
+        )
+
+    def _report_at(
+        self, code: str, message: str, path: PathKey, *, key: str, severity: str = "error"
+    ) -> None:
+        if (code, key, None) in self._seen:
+            return
+        self._seen.add((code, key, None))
+        self._problems.add(code, message, path=path, severity=severity)
 
     def _report(
         self, code: str, message: str, path: PathKey, job: str | None, task: str | None, *, key: str

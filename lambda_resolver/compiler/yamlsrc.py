@@ -3,7 +3,9 @@
 Built on libyaml's event stream (PyYAML's C parser when present) rather than ``yaml.compose``:
 composing a 10,000-task file costs seconds, the event stream a fraction of that. Scalars follow the
 YAML 1.2 core schema like the CLI does (``yes``/``on`` stay strings, ``2024-01-01`` stays a string,
-``010`` is ten). Anchors, aliases and ``<<`` merge keys work; duplicate keys are reported.
+``010`` is ten). Anchors, aliases and ``<<`` merge keys work; duplicate keys are reported, and a
+second ``<<`` in one mapping is an error, as in the CLI (``libs/dyn/yamlloader``). The paths of
+anchored values are kept: the CLI does not warn about unknown keys that only hold anchors.
 """
 
 from __future__ import annotations
@@ -38,19 +40,34 @@ _STR_TAGS = frozenset({"tag:yaml.org,2002:str", "!"})
 class YamlError(Exception):
     """The file is not valid YAML (or uses a tag a bundle cannot). ``line`` is 1-based."""
 
-    def __init__(self, message: str, line: int | None) -> None:
+    def __init__(self, message: str, line: int | None, code: str = "yaml_syntax") -> None:
         super().__init__(message)
         self.message = message
         self.line = line
+        self.code = code
 
 
 @dataclass
 class Loaded:
-    """One file: its data, the line of each path in it, and its duplicate keys (path, line)."""
+    """One file: its data, the line of each path, its duplicate keys (path, line), anchored paths."""
 
     data: Any
     lines: dict[Path_, int] = field(default_factory=dict)
     duplicates: list[tuple[Path_, int]] = field(default_factory=list)
+    anchored: set[Path_] = field(default_factory=set)
+
+    def only_anchors(self, path: Path_, value: Any) -> bool:
+        """Whether the value at ``path`` is anchored, or a container of such values (recursively).
+
+        Such a value exists to be referred to (``*name``); the CLI does not warn about its key.
+        """
+        if path in self.anchored:
+            return True
+        if isinstance(value, dict) and value:
+            return all(self.only_anchors((*path, k), v) for k, v in value.items())
+        if isinstance(value, list) and value:
+            return all(self.only_anchors((*path, i), v) for i, v in enumerate(value))
+        return False
 
 
 def resolve_plain(value: str) -> Any:
@@ -74,7 +91,10 @@ def resolve_plain(value: str) -> Any:
 def _tagged(value: str, tag: str, line: int) -> Any:
     short = tag.rsplit(":", 1)[-1]
     if short in ("int", "float", "bool", "null"):
-        resolved = resolve_plain(value)
+        try:
+            resolved = resolve_plain(value)
+        except ValueError:
+            raise YamlError(f"the number {value[:20]}... has too many digits", line) from None
         ok = {
             "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
             "float": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
@@ -149,6 +169,8 @@ def _build(parser: Any) -> Loaded:
             if len(stack) >= MAX_DEPTH:
                 raise YamlError(f"nested more than {MAX_DEPTH} levels deep", line)
             path = _child_path(stack[-1], out, line) if stack else ()
+            if ev.anchor:
+                out.anchored.add(path)
             stack.append(_Frame(container, path, line, ev.anchor))
             continue
         key_text: str | None = None
@@ -176,14 +198,26 @@ def _build(parser: Any) -> Loaded:
             if ev.tag is not None and ev.tag not in _STR_TAGS:
                 value = _tagged(ev.value, ev.tag, line)
             elif not ev.style and ev.implicit[0]:
-                value = resolve_plain(ev.value)
+                try:
+                    value = resolve_plain(ev.value)
+                except ValueError:  # more digits than Python reads (sys.get_int_max_str_digits)
+                    raise YamlError(f"the number {ev.value[:20]}... has too many digits", line) from None
             else:
                 value = ev.value
             key_text = ev.value
             if ev.anchor:
                 anchors[ev.anchor] = value
                 sizes[ev.anchor] = 1
+                if stack and not (stack[-1].is_map and stack[-1].key is None):
+                    out.anchored.add(_value_path(stack[-1]))
             if stack and stack[-1].is_map and stack[-1].key is None and ev.value == "<<" and not ev.style:
+                if stack[-1].merges:
+                    raise YamlError(
+                        "duplicate YAML merge key ('<<') is not allowed; to merge several mappings, "
+                        "use a list: '<<: [*anchor1, *anchor2]'",
+                        line,
+                        "duplicate_merge_key",
+                    )
                 stack[-1].key = "<<"
                 continue
         if not stack:
@@ -217,6 +251,14 @@ def _child_path(parent: _Frame, out: Loaded, line: int) -> Path_:
         path = (*parent.path, len(parent.container))
         out.lines[path] = line
         return path
+    assert parent.key is not None
+    return (*parent.path, parent.key)
+
+
+def _value_path(parent: _Frame) -> Path_:
+    """The path of a scalar about to be attached under ``parent``."""
+    if isinstance(parent.container, list):
+        return (*parent.path, len(parent.container))
     assert parent.key is not None
     return (*parent.path, parent.key)
 

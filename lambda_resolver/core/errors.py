@@ -123,9 +123,13 @@ class CompileError(LakehookError):
 
 
 class Problem:
-    """One compile problem: where it is and what to fix."""
+    """One compile problem: where it is and what to fix.
 
-    __slots__ = ("code", "file", "job", "line", "message", "task")
+    ``severity`` is ``"error"`` (the bundle does not compile) or ``"warning"`` (the Databricks CLI
+    warns about it too, and it fails only ``lakehook validate --strict``).
+    """
+
+    __slots__ = ("code", "file", "job", "line", "message", "severity", "task")
 
     def __init__(
         self,
@@ -136,6 +140,7 @@ class Problem:
         job: str | None = None,
         task: str | None = None,
         line: int | None = None,
+        severity: str = "error",
     ) -> None:
         self.code = code
         self.message = message
@@ -143,9 +148,15 @@ class Problem:
         self.job = job
         self.task = task
         self.line = line
+        self.severity = severity
+
+    @property
+    def is_warning(self) -> bool:
+        return self.severity == "warning"
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "severity": self.severity,
             "code": self.code,
             "message": self.message,
             "file": self.file,
@@ -162,7 +173,8 @@ class Problem:
             where += f" job '{self.job}'"
         if self.task:
             where += f" task '{self.task}'"
-        return f"{where}: [{self.code}] {self.message}"
+        tag = "warning " if self.is_warning else ""
+        return f"{where}: {tag}[{self.code}] {self.message}"
 
     def __repr__(self) -> str:
         return f"Problem({self!s})"

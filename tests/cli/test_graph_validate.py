@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -67,3 +68,43 @@ def test_validate_reports_every_problem_at_once_and_exits_2() -> None:
 def test_a_bad_var_says_how_to_write_it() -> None:
     result = runner.invoke(app, ["validate", "--bundle", str(REPO), "--var", "oops"])
     assert result.exit_code == 2 and "name=value" in result.stderr
+
+
+CORPUS = REPO / "tests" / "fixtures" / "cli_fidelity"
+
+
+def test_warnings_print_as_warnings_and_pass_unless_strict() -> None:
+    bundle = str(CORPUS / "unknown_field_in_a_job")
+    ok = runner.invoke(app, ["validate", "--bundle", bundle])
+    assert ok.exit_code == 0, ok.stderr
+    assert "1 warning(s)" in ok.stderr and "notebook_taks" in ok.stderr and "databricks.yml:10" in ok.stderr
+    assert "bundle is valid (1 warning(s))" in ok.stdout
+    strict = runner.invoke(app, ["validate", "--bundle", bundle, "--strict"])
+    assert strict.exit_code == 2 and "--strict: 1 warning(s) fail validation" in strict.stderr
+
+
+def test_an_include_outside_the_bundle_root_validates_through_the_cli() -> None:
+    result = runner.invoke(app, ["validate", "--bundle", str(CORPUS / "include_outside_root" / "root")])
+    assert result.exit_code == 0 and "bundle is valid: no flows" in result.stdout, result.stderr
+
+
+def test_validate_json_lists_every_problem_with_severity_and_location() -> None:
+    result = runner.invoke(app, ["validate", "--bundle", str(CORPUS / "for_each_retry_fields"), "--json"])
+    assert result.exit_code == 2
+    doc = json.loads(result.stdout)
+    assert (doc["valid"], doc["errors"], doc["warnings"]) == (False, 1, 2)
+    assert [(p["severity"], p["line"]) for p in doc["problems"]] == [
+        ("error", 16),
+        ("warning", 17),
+        ("warning", 18),
+    ]
+    assert {(p["code"], p["file"], p["job"], p["task"]) for p in doc["problems"]} == {
+        ("for_each_retries", "databricks.yml", "test_job", "parent_task")
+    }
+    clean = runner.invoke(app, ["validate", "--bundle", str(REPO), "--json"])
+    assert clean.exit_code == 0
+    assert json.loads(clean.stdout)["flows"] == {"ml_pipeline": 11, "nightly": 4}
+    warned = runner.invoke(
+        app, ["validate", "--bundle", str(CORPUS / "git_provider_case"), "--json", "--strict"]
+    )
+    assert warned.exit_code == 2 and json.loads(warned.stdout)["valid"] is False

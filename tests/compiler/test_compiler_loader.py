@@ -149,8 +149,8 @@ def test_yaml_anchors_and_merge_keys_work(make_bundle) -> None:
         children=("work",),
     )
     problems = validate_bundle(root, environ={})
-    # `x-task` is not a bundle key; everything else is fine
-    assert [p.code for p in problems] == ["bad_config"]
+    # `x-task` is not a bundle key, but it only holds an anchor: the CLI says nothing about it
+    assert problems == []
     task = load_bundle(root, strict=False, environ={}).jobs["flow"].task("a")
     assert (task["max_retries"], task["timeout_seconds"]) == (2, 30)
 

@@ -3,10 +3,14 @@
 1. The compiler. The repo's own ``databricks.yml`` and ``bundles/`` are copied to a temporary
    directory and damaged by hypothesis — wrong types, deleted and unknown keys, dependency cycles,
    unknown references, bad ``run_if``, deep nesting, huge files, bytes that are not UTF-8, tabs,
-   alias bombs, truncation. Whatever the damage, ``validate_bundle`` answers a list of
+   alias bombs, truncation; includes (outside the root, not YAML, nested, absolute, of a
+   directory or of databricks.yml itself), anchors (anchor-only keys, merges of scalars, a second
+   ``<<``, unknown aliases) and variables (complex values, field references and cycles, ``value:``,
+   empty defaults, target overrides). Whatever the damage, ``validate_bundle`` answers a list of
    :class:`Problem` (code, message, and a file and line inside the bundle whenever it names
-   one), ``compile_bundle`` raises nothing but :class:`CompileError`, and neither takes more
-   than a few seconds.
+   one), ``compile_bundle`` raises nothing but :class:`CompileError`, what ``lakehook dev``'s
+   reload does with the plain jobs of a bundle that compiles does not raise, ``lakehook validate``
+   and ``graph`` exit 0 or 2, and nothing takes more than a few seconds.
 2. The HTTP API, over real HTTP on loopback with a real SQLite store (support.live): values just
    at and just over the 256 KiB limit, nesting, huge numbers, NaN/Infinity, unicode and control
    characters; ids with ``../``, ``%2F``, encoded slashes, NUL, CR/LF, RTL marks, or far too long
@@ -19,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
+import re
 import shutil
 import signal
 import sqlite3
@@ -32,7 +37,10 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
+from typer.testing import CliRunner
 
+from lambda_resolver.cli import bundle_cmds  # noqa: F401 - it registers validate and graph
+from lambda_resolver.cli.app import app
 from lambda_resolver.compiler import (
     CompileError,
     Problem,
@@ -43,10 +51,12 @@ from lambda_resolver.compiler import (
     validate_bundle,
 )
 from lambda_resolver.core.context import MAX_VALUE_BYTES
+from lambda_resolver.local.task_plan import localize_job_settings
 
 from support.live import LiveResolver, Reply, is_error_shape, pair_flow, start_live
 
 REPO = Path(__file__).resolve().parents[2]
+CLI = CliRunner()
 BUNDLE_FILES = [
     "databricks.yml",
     *sorted(p.relative_to(REPO).as_posix() for p in (REPO / "bundles").glob("*.yml")),
@@ -219,8 +229,15 @@ def _dump(doc: Any) -> str:
 def damage(draw: st.DrawFn, pristine: Path) -> Callable[[Path], str]:
     """A function that damages a bundle copy in place and says what it did."""
     kind = draw(
-        st.sampled_from(["structure", "flow", "text", "bytes", "tabs", "huge", "truncate", "alias_bomb"])
+        st.sampled_from(
+            ["structure", "flow", "text", "bytes", "tabs", "huge", "truncate", "alias_bomb"]
+            + ["include", "anchor", "variable"] * 2
+        )
     )
+    if kind == "include":
+        return draw(include_damage(pristine))
+    if kind == "variable":
+        return draw(variable_damage(pristine))
     rel = draw(st.sampled_from(BUNDLE_FILES))
     original = (pristine / rel).read_text(encoding="utf-8")
     if kind == "structure":
@@ -257,6 +274,8 @@ def damage(draw: st.DrawFn, pristine: Path) -> Callable[[Path], str]:
     elif kind == "truncate":
         cut = draw(st.integers(0, len(original)))
         text, what = original[:cut], f"truncated at {cut}"
+    elif kind == "anchor":
+        text, what = draw(anchor_damage(original))
     elif kind == "alias_bomb":
         levels = draw(st.integers(5, 12))
         lines = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
@@ -278,6 +297,142 @@ def damage(draw: st.DrawFn, pristine: Path) -> Callable[[Path], str]:
         return f"{rel}: {what}"
 
     return write
+
+
+OUTSIDE_TEXTS = [
+    "resources:\n  jobs:\n    outside_job:\n      name: outside\n      tasks:\n        - task_key: t\n"
+    "          notebook_task: {notebook_path: ../src/nb.py}\n",
+    "resources:\n  jobs:\n    nightly: {name: again}\n",  # a key databricks.yml's includes define
+    "include: [databricks.yml, ../outside.yml]\nvariables: {catalog: {default: other}}\n",
+    "variables:\n  cat2: {type: complex, default: {a: ${var.cat2.b}, b: ${var.cat2.a}}}\n",
+    '{"resources": {"jobs": {"from_json": {"name": "j"}}}}\n',
+    "targets: {dev: {default: true}, other: {default: true}}\n",
+    "environments: {legacy: {mode: development}}\n",
+    "- a list\n- not a mapping\n",
+    "key: [unclosed\n",
+    "",
+]
+INCLUDE_ENTRIES = [
+    "../outside.yml", "../*.yml", "../outside/**/*.yml", "/etc/hostname", "bundles", "bundles/",
+    "databricks.yml", "bundles/notebooks/*", "bundles/*.py", "*", "../..", "bundles/[", "\x00",
+    "outside.json", "../outside.json", "bundles/**/*.yml", "bundles/nightly.yml",
+]  # fmt: skip
+
+
+@st.composite
+def include_damage(draw: st.DrawFn, pristine: Path) -> Callable[[Path], str]:
+    """Includes the CLI reads (outside the root, JSON) and ones it refuses, with damaged targets."""
+    entries = draw(st.lists(st.sampled_from(INCLUDE_ENTRIES), min_size=1, max_size=4))
+    outside = draw(st.sampled_from(OUTSIDE_TEXTS))
+    nested = draw(st.booleans())
+    main = _load(pristine / "databricks.yml")
+
+    def write(root: Path) -> str:
+        main["include"] = [*main.get("include", []), *entries]
+        (root / "databricks.yml").write_text(_dump(main), encoding="utf-8")
+        for name in ("outside.yml", "outside.json"):
+            (root.parent / name).write_text(outside, encoding="utf-8")
+        (root / "outside.json").write_text(outside, encoding="utf-8")
+        if nested:
+            with (root / "bundles" / "report.yml").open("a", encoding="utf-8") as f:
+                f.write("include: [../../outside.yml, report.yml]\n")
+        return f"includes {entries}, outside file {outside[:40]!r}, nested include: {nested}"
+
+    return write
+
+
+ANCHOR_BLOCKS = [
+    "definitions:\n  retrying: &retrying {max_retries: 2, timeout_seconds: 60}\n",
+    "x-list:\n  - &p1 {name: a, default: x}\n  - {name: b}\n",  # an anchor and a plain item
+    "x-scalar: &s 5\n",
+    "x-recursive: &r [*r]\n",
+    "x-unknown: *nope\n",
+    "x-merge-scalar:\n  <<: *s\n",
+    "x-merges:\n  <<: *retrying\n  <<: *retrying\n",
+    "x-merge-list:\n  <<: [*retrying, *retrying]\n  max_retries: 1\n",
+    "&k x-anchored-key: v\n",
+]
+MERGE_INTO_TASKS = [
+    "<<: *retrying",
+    "<<: *s",
+    "<<: *nope",
+    "<<: [*retrying, *s]",
+    "<<: *retrying\n<<: *retrying",
+]
+TASK_LINE = re.compile(r"^(\s*)- task_key: \w+$", re.M)
+
+
+@st.composite
+def anchor_damage(draw: st.DrawFn, original: str) -> tuple[str, str]:
+    """Anchors and merges: in anchor-only keys, merged into tasks, duplicated, undefined."""
+    blocks = draw(st.lists(st.sampled_from(ANCHOR_BLOCKS), min_size=1, max_size=3))
+    text = "".join(blocks) + original
+    merge = draw(st.sampled_from(MERGE_INTO_TASKS))
+    where = [m for m in TASK_LINE.finditer(text)]
+    if where and draw(st.booleans()):
+        m = draw(st.sampled_from(where))
+        indent = " " * (len(m.group(1)) + 2)
+        inserted = "".join(f"\n{indent}{line}" for line in merge.split("\n"))
+        text = text[: m.end()] + inserted + text[m.end() :]
+    return text, f"anchors {blocks}, merged {merge!r}"
+
+
+VARIABLE_BODIES = [
+    None, {"default": None}, {"description": "d"}, {"value": {"a": 1}}, {"type": "complex", "value": [1, 2]},
+    {"type": "complex", "default": {"a": "${var.NAME.b}", "b": 1}},
+    {"type": "complex", "default": {"a": "${var.NAME.a}"}},  # a field that needs itself
+    {"type": "complex", "default": {"a": "${var.catalog}", "b": "${var.OTHER.a}"}},
+    {"type": "complex", "default": "${var.OTHER}"}, {"default": {"not": "complex"}},
+    {"default": "${var.NAME.x.y}"}, {"default": "${var.catalog[3]}"}, {"default": "${var.NAME}"},
+    {"lookup": None}, {"lookup": {"cluster": "x"}}, {"unknown": 1, "default": 2}, "shorthand", [1, 2], 7,
+    {"default": "${resources.jobs.nope.id}"}, {"default": "${var.nope}"}, {"type": "nope", "default": 1},
+]  # fmt: skip
+TARGET_VALUES = [None, "v", 1, [1], {"default": None}, {"default": {"a": 1}}, {"lookup": {"x": "y"}},
+                 {"value": 1}, {"a": "${var.catalog}"}, {"default": "${var.NAME}"}]  # fmt: skip
+
+
+@st.composite
+def variable_damage(draw: st.DrawFn, pristine: Path) -> Callable[[Path], str]:
+    """Variables as the CLI reads them, damaged: complex values, field references, cycles, overrides."""
+    doc = _load(pristine / "databricks.yml")
+    names = list(doc["variables"])
+    changes = []
+    for _ in range(draw(st.integers(1, 3))):
+        name = draw(st.sampled_from([*names, "extra"]))
+        other = draw(st.sampled_from([*names, "extra"]))
+        if draw(st.booleans()):
+            body = draw(st.sampled_from(VARIABLE_BODIES))
+            text = json.dumps(body).replace("NAME", name).replace("OTHER", other)
+            doc["variables"][name] = json.loads(text)
+            changes.append(f"{name}: {text}")
+        else:
+            value = json.loads(json.dumps(draw(st.sampled_from(TARGET_VALUES))).replace("NAME", other))
+            target = draw(st.sampled_from(["dev", "prod"]))
+            body = doc["targets"][target] or {}
+            body.setdefault("variables", {})[name] = value
+            doc["targets"][target] = body
+            changes.append(f"targets.{target}.variables.{name}: {value!r}")
+    use = draw(st.sampled_from([None, "${var.NAME}", "${var.NAME.a}", "${var.NAME[0]}", "x-${var.NAME.b}"]))
+    job_rel = draw(st.sampled_from([r for r in BUNDLE_FILES if r != "databricks.yml"]))
+    name = draw(st.sampled_from([*names, "extra"]))
+
+    def write(root: Path) -> str:
+        (root / "databricks.yml").write_text(_dump(doc), encoding="utf-8")
+        if use is not None:
+            job_doc = _load(root / job_rel)
+            job = next(iter(job_doc["resources"]["jobs"].values()))
+            job["description"] = use.replace("NAME", name)
+            (root / job_rel).write_text(_dump(job_doc), encoding="utf-8")
+        return f"variables: {changes}; {job_rel} uses {use}"
+
+    return write
+
+
+def reload_plain_jobs(bundle: Any) -> None:
+    """What ``lakehook dev``'s reload does with a bundle that compiles: register its plain jobs."""
+    for job in bundle.jobs.values():
+        if not job.is_flow:
+            json.dumps(localize_job_settings(bundle, job))
 
 
 def check_problems(root: Path, problems: list[Problem]) -> None:
@@ -346,6 +501,34 @@ def test_damage_that_once_crashed_or_hung_the_compiler_is_a_located_problem(
         assert (code in codes) if code else not codes, [str(p) for p in problems]
 
 
+def test_a_plain_job_setting_of_the_wrong_shape_is_dropped_with_a_warning_and_reload_goes_on(
+    pristine: Path,
+) -> None:
+    """Once a crash of ``lakehook dev``'s reload: ``tasks: 5`` in a plain job (a warning, as in the
+    CLI) reached the code that registers the job with the local workspace."""
+    with copy_of(pristine) as root:
+        path = root / "bundles" / "train.yml"
+        doc = _load(path)
+        key, job = next(iter(doc["resources"]["jobs"].items()))
+        job["tasks"], job["queue"] = 5, "yes"
+        path.write_text(_dump(doc), encoding="utf-8")
+        bundle = load_bundle(root, environ={}, strict=False)
+        flows, errors = check_bundle(bundle)
+        assert errors == [] and set(flows) == {"nightly", "ml_pipeline"}
+        shapes = [p for p in bundle_warnings(bundle) if p.job == key]
+        assert [(p.code, p.severity) for p in shapes] == [("invalid_job", "warning")] * 2
+        assert {p.message.split(" must")[0] for p in shapes} == {"tasks", "queue"}
+        check_problems(root, shapes)
+        reload_plain_jobs(bundle)
+        assert "tasks" not in bundle.jobs[key].spec and "queue" not in bundle.jobs[key].spec
+
+
+def bundle_warnings(bundle: Any) -> list[Problem]:
+    from lambda_resolver.compiler import diagnose_bundle
+
+    return diagnose_bundle(bundle).warnings
+
+
 @pytest.mark.parametrize("seed_file", ["databricks.yml", "bundles/nightly.yml"])
 def test_the_repo_bundle_compiles_before_it_is_damaged(pristine: Path, seed_file: str) -> None:
     assert (pristine / seed_file).is_file()
@@ -370,7 +553,28 @@ def test_a_damaged_bundle_gets_located_problems_never_a_crash_or_a_hang(
                 assert [p.to_dict() for p in exc.problems] == [p.to_dict() for p in problems], what
             else:
                 assert problems == [], what
-        check_problems(root, problems)
+                reload_plain_jobs(bundle)
+        check_problems(root, [*problems, *bundle.warnings])
+        assert all(not p.is_warning for p in problems), what
+
+
+@settings(max_examples=BUNDLE_EXAMPLES // 5, **SETTINGS)
+@given(data=st.data())
+def test_lakehook_validate_and_graph_exit_0_or_2_on_a_damaged_bundle(
+    pristine: Path, data: st.DataObject
+) -> None:
+    write = data.draw(damage(pristine))
+    with copy_of(pristine) as root:
+        note(write(root))
+        for args in (["validate", "--json"], ["validate", "--strict"], ["graph", "nightly"]):
+            with time_limit(COMPILE_LIMIT_S):
+                result = CLI.invoke(app, [*args, "--bundle", str(root)])
+            assert result.exit_code in (0, 2), (args, result.exception, result.stderr[-2000:])
+            assert "Traceback" not in result.stderr, result.stderr[-2000:]
+            if args[1:] == ["--json"]:
+                doc = json.loads(result.stdout)
+                assert doc["valid"] == (result.exit_code == 0)
+                check_problems(root, [Problem(**p) for p in doc["problems"]])
 
 
 # -- 2. the HTTP API ------------------------------------------------------------------------------------
