@@ -12,6 +12,7 @@ from lambda_resolver.core.clock import iso
 from lambda_resolver.core.engine import Engine, promise_document
 from lambda_resolver.core.manifest import FlowManifest
 from lambda_resolver.core.models import Run, Task
+from lambda_resolver.core.notifications import public_url
 from lambda_resolver.core.store import Store
 
 
@@ -27,7 +28,7 @@ def run_summary(run: Run) -> dict[str, Any]:
         "ended_at": iso(run.ended_at),
     }
     if run.notify_url:
-        doc["notify_url"] = run.notify_url
+        doc["notify_url"] = public_url(run.notify_url)  # never a stored user:password@
     return doc
 
 
