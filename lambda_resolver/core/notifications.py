@@ -80,7 +80,7 @@ def on_due(ctx: Context, kind: str, record: Record, inline: list[Claimed]) -> st
         inline.append((kind, _id(record), attempt))
     else:
         _dispatch(ctx, (kind, _id(record), attempt))
-    return "notify_dispatched"
+    return "notify_claimed"
 
 
 def claim(ctx: Context, kind: str, record: Record) -> int | None:

@@ -186,3 +186,27 @@ def test_a_callback_is_answered_while_its_notification_is_still_in_flight(served
         while h.engine.get_promise("order").notified_at is None and time.monotonic() < deadline:
             time.sleep(0.01)
         assert h.engine.get_promise("order").notified_at is not None
+
+
+def test_a_pass_without_a_worker_sends_a_bounded_number_and_leaves_the_rest_due(h: Harness) -> None:
+    sent: list[str] = []
+
+    class Counting:
+        def refusal(self, url: str) -> str | None:
+            return None
+
+        def notify(self, kind: str, record_id: str, url: str) -> bool:
+            sent.append(record_id)
+            return True
+
+    h.ctx.notifier = Counting()
+    count = notifications.INLINE_PER_PASS + 2
+    for i in range(count):
+        h.engine.standalone.create(f"p-{i}", timeout_s=60, notify_url="https://backend.example/hook")
+        h.engine.settle(f"p-{i}", PromiseState.RESOLVED, value=i)
+    first = h.engine.reconcile()
+    assert len(sent) == notifications.INLINE_PER_PASS
+    assert first == {"notify_claimed": notifications.INLINE_PER_PASS, "notify_deferred": 2}
+    h.engine.reconcile()
+    assert sorted(sent) == sorted(f"p-{i}" for i in range(count))  # each once
+    assert all(h.engine.get_promise(f"p-{i}").notified_at is not None for i in range(count))
