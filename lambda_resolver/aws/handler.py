@@ -52,6 +52,8 @@ class Resolver:
         self.environ = dict(os.environ if environ is None else environ)
         self._dynamodb = dynamodb or _boto("dynamodb")
         self._lambda = lambda_client or _boto("lambda")
+        # A self-invoke happens on a callback's path: short timeouts, one retry, never minutes.
+        self._invoker = lambda_client or _boto("lambda", connect_timeout=2, read_timeout=5, retries=1)
         self._lambda_client: Any = None  # built on the first self-invoke, then reused
         self._launcher = launcher
         self.secrets = SecretCache(secretsmanager)
@@ -191,7 +193,7 @@ class Resolver:
             if qualifier:
                 kwargs["Qualifier"] = qualifier
             if self._lambda_client is None:
-                self._lambda_client = self._lambda()
+                self._lambda_client = self._invoker()
             self._lambda_client.invoke(**kwargs)
 
         return dispatch
@@ -241,11 +243,22 @@ class Resolver:
         return {"status": 200, "body": {"reconciled": totals}}
 
 
-def _boto(service: str) -> Callable[[], Any]:
+def _boto(
+    service: str, *, connect_timeout: float | None = None, read_timeout: float | None = None, retries: int = 0
+) -> Callable[[], Any]:
     def make() -> Any:
         from lambda_resolver import awsclient
 
-        return awsclient.client(service)
+        if connect_timeout is None:
+            return awsclient.client(service)
+        from botocore.config import Config
+
+        config = Config(
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            retries={"mode": "standard", "total_max_attempts": 1 + retries},
+        )
+        return awsclient.client(service, config)
 
     return make
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import queue
 import threading
-from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -128,8 +127,9 @@ def send_all(ctx: Context, claimed: list[Claimed]) -> None:
 class DeliveryWorker:
     """Sends claimed attempts on a background thread (``lakehook dev``, embedded resolvers).
 
-    ``submit`` never blocks: when the queue is full the attempt is dropped, and the claim already
-    made it due again for the reconciler. One attempt at a time, each bounded by the notifier's
+    It is a dispatcher (``ctx.dispatch = DeliveryWorker(ctx)``); a call never blocks: when the
+    queue is full the attempt is dropped, and the claim already made it due again for the
+    reconciler. One attempt at a time, each bounded by the notifier's
     deadline, so a slow receiver delays only the notifications queued behind it.
     """
 
@@ -174,10 +174,9 @@ def _update(ctx: Context, kind: str, record: Record, changes: dict[str, Any]) ->
 
 
 def _dispatch(ctx: Context, claimed: Claimed) -> None:
-    dispatch: Callable[[str, str, int], None] | None = ctx.dispatch
-    assert dispatch is not None
+    assert ctx.dispatch is not None
     try:
-        dispatch(*claimed)
+        ctx.dispatch(*claimed)
     except Exception:  # noqa: BLE001 - the claim made it due again: the reconciler retries it
         log.warning("could not hand notification %s %s to the worker; it stays due", *claimed[:2])
 
