@@ -201,4 +201,16 @@ def test_a_failed_self_invoke_leaves_the_settle_standing_and_the_notification_du
 
 def test_a_malformed_delivery_event_is_refused(aws: Aws) -> None:
     answer = aws.invoke({"lakehook_delivery": {"kind": "run", "id": 3}})
-    assert answer["status"] == 400
+    assert answer["status"] == 400 and "delivery event" in answer["body"]["error"]["message"], answer
+
+
+def test_webhooks_are_signed_with_the_receivers_own_secret_not_the_callback_token_secret(aws: Aws) -> None:
+    """Finding 10: a backend that verifies its webhooks holds nothing of the signing-keys secret."""
+    url = f"{aws.receiver.url}/hooks/order-6"
+    aws.invoke({"lakehook": "create_promise", "id": "order-6", "timeout_s": 60, "notify_url": url})
+    assert aws.invoke({"lakehook": "resolve", "id": "order-6", "value": 6})["status"] == 200
+    aws.run_self_invokes()
+    (got,) = aws.receiver.wait(1)
+    assert verify(RECEIVER_SECRET, got.headers, got.body)["data"]["id"] == "order-6"
+    with pytest.raises(WebhookVerificationError):
+        verify(OLD_NOTIFY, got.headers, got.body)
