@@ -181,9 +181,11 @@ def post(
     allow_loopback: bool = False,
     allow_private: bool = False,
     resolve: Callable[[str, int], Sequence[str]] | None = None,
+    tls: ssl.SSLContext | None = None,
 ) -> int:
     """POST ``body`` to ``url`` within ``timeout_s`` in all, to an address checked first; the
-    status code. Raises DeliveryError (refused address, unreachable, deadline passed)."""
+    status code. Raises DeliveryError (refused address, unreachable, deadline passed). ``resolve``
+    replaces the system resolver, ``tls`` the default TLS context (the system's CAs)."""
     deadline = time.monotonic() + timeout_s
     target = urlsplit(url)
     host, port = target.hostname or "", _port(target)
@@ -197,8 +199,8 @@ def post(
     pinned = addresses[0]
     conn: http.client.HTTPConnection
     if target.scheme == "https":
-        tls = ssl.create_default_context()
-        conn = http.client.HTTPSConnection(host, port, timeout=_left(deadline), context=tls)
+        context = tls or ssl.create_default_context()
+        conn = http.client.HTTPSConnection(host, port, timeout=_left(deadline), context=context)
     else:
         conn = http.client.HTTPConnection(host, port, timeout=_left(deadline))
     # Connect to the checked address, never the name again (a second lookup could answer a

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import ssl
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -306,3 +307,55 @@ def test_a_settled_promise_reaches_a_loopback_receiver(h: Harness, receiver: Loo
         "type": "lakehook.promise.finished",
         "data": {"id": "p-3"},
     }
+
+
+def _certificate(tmp_path: Path, name: str) -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """A self-signed certificate for ``name``: (the server's context, a client context trusting it)."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_pem = tmp_path / f"{name}.pem"
+    key_pem = tmp_path / f"{name}.key"
+    cert_pem.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_pem.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server.load_cert_chain(cert_pem, key_pem)
+    client = ssl.create_default_context(cafile=str(cert_pem))
+    return server, client
+
+
+def test_tls_to_the_checked_address_is_verified_for_the_name(tmp_path: Path) -> None:
+    from lambda_resolver.delivery import DeliveryError, post
+
+    server, client = _certificate(tmp_path, "receiver.test")
+    pinned = {"resolve": lambda host, port: ["127.0.0.1"], "allow_private": True, "tls": client}
+    with LoopbackReceiver(tls=server) as receiver:
+        status = post(f"https://receiver.test:{receiver.port}/hooks/x", b"{}", {}, **pinned)  # type: ignore[arg-type]
+        assert status == 200 and receiver.received[0].headers["host"] == f"receiver.test:{receiver.port}"
+        # The certificate is checked against the name, not the address it was pinned to.
+        with pytest.raises(DeliveryError, match=r"certificate|hostname"):
+            post(f"https://other.test:{receiver.port}/hooks/x", b"{}", {}, **pinned)  # type: ignore[arg-type]
+        assert len(receiver.received) == 1

@@ -4,6 +4,7 @@ answer a byte at a time, one that holds its answer until released."""
 from __future__ import annotations
 
 import socket
+import ssl
 import threading
 import time
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ class LoopbackReceiver:
     trickle_s: float = 0.0
     trickle_bytes: int = 0
     hold: bool = False
+    tls: ssl.SSLContext | None = None  # serve HTTPS with this server context
     received: list[Received] = field(default_factory=list)
     connections: int = 0
     answered: int = 0
@@ -87,8 +89,10 @@ class LoopbackReceiver:
         with conn:
             conn.settimeout(10)
             try:
+                if self.tls is not None:
+                    conn = self.tls.wrap_socket(conn, server_side=True)
                 self._answer(conn, self._read(conn))
-            except OSError:
+            except OSError:  # ssl.SSLError too: a client that refused the certificate
                 return
 
     def _read(self, conn: socket.socket) -> Received:
