@@ -14,12 +14,13 @@ _lock = threading.Lock()
 _session: Any = None
 
 
-def client(service: str) -> Any:
-    """A new low-level client for ``service`` (e.g. "dynamodb"), from one shared session."""
+def client(service: str, config: Any = None) -> Any:
+    """A new low-level client for ``service`` (e.g. "dynamodb"), from one shared session;
+    ``config`` is a ``botocore.config.Config`` (timeouts, retries) or None for the defaults."""
     global _session  # noqa: PLW0603 - one session per process, built on first use
     with _lock:  # a botocore session is not safe to build clients from concurrently
         if _session is None:
             import botocore.session
 
             _session = botocore.session.get_session()
-        return _session.create_client(service)
+        return _session.create_client(service, config=config)

@@ -69,7 +69,11 @@ class LakehookClient:
         run_id: str | None = None,
         notify_url: str | None = None,
     ) -> dict[str, Any]:
-        """Start a run of ``flow``; with ``run_id`` the start is idempotent. Returns the run document."""
+        """Start a run of ``flow``; with ``run_id`` the start is idempotent. Returns the run document.
+
+        ``notify_url`` must match a receiver the operator configured (``lakehook dev``: any loopback
+        URL), else a 400 says what to configure; the final run is POSTed there, signed with that
+        receiver's own secret — check it with :func:`verify_webhook`."""
         body: dict[str, Any] = {"flow": flow, "params": dict(params or {})}
         if run_id is not None:
             body["run_id"] = run_id
@@ -118,7 +122,8 @@ class LakehookClient:
         params: Mapping[str, Any] | None = None,
         notify_url: str | None = None,
     ) -> dict[str, Any]:
-        """Create a promise; with a job, the resolver starts it with the promise's handle."""
+        """Create a promise; with a job, the resolver starts it with the promise's handle.
+        ``notify_url`` as in :meth:`start_run`."""
         body: dict[str, Any] = {"id": promise_id}
         if timeout_s is not None:
             body["timeout_s"] = timeout_s

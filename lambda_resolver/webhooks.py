@@ -14,7 +14,7 @@ import hashlib
 import hmac
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 TOLERANCE_S = 300
@@ -93,44 +93,10 @@ def verify(
     raise WebhookVerificationError("no signature matches")
 
 
-class HttpNotifier:
-    """The resolver's :class:`~lambda_resolver.core.context.Notifier`: signs and POSTs documents.
+def __getattr__(name: str) -> Any:
+    """``HttpNotifier`` lives in :mod:`lambda_resolver.delivery`; kept importable from here."""
+    if name == "HttpNotifier":
+        from lambda_resolver.delivery import HttpNotifier
 
-    ``document`` builds the final document of a run or promise; a 2xx answer is accepted.
-    """
-
-    def __init__(
-        self,
-        secret: str | bytes,
-        document: Callable[[str, str], dict[str, Any]],
-        *,
-        timeout_s: float = 5.0,
-    ) -> None:
-        self._secret = secret_bytes(secret)
-        self._document = document
-        self._timeout_s = timeout_s
-
-    def __repr__(self) -> str:
-        return f"HttpNotifier(timeout_s={self._timeout_s})"
-
-    def set_secret(self, secret: str | bytes) -> None:
-        """Sign from now on with ``secret`` (a rotation)."""
-        self._secret = secret_bytes(secret)
-
-    def notify(self, kind: str, record_id: str, url: str) -> bool:
-        import requests
-
-        doc = {"type": f"lakehook.{kind}.finished", "data": self._document(kind, record_id)}
-        body = json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
-        msg_id = f"msg_{kind}_{record_id}"
-        try:
-            answer = requests.post(
-                url,
-                data=body,
-                headers=headers(self._secret, msg_id, body),
-                timeout=self._timeout_s,
-                allow_redirects=False,
-            )
-        except requests.RequestException:
-            return False
-        return 200 <= answer.status_code < 300
+        return HttpNotifier
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

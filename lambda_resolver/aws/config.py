@@ -4,9 +4,12 @@ Environment (set by ``lambda_resolver/template.yaml``):
 
 - ``LAKEHOOK_TABLE``: the DynamoDB table; or ``LAKEHOOK_STORE``, a store URL
   (``dynamodb://<table>?due_shards=N``, see :mod:`lambda_resolver.wiring`), which wins.
-- ``LAKEHOOK_SIGNING_KEYS_SECRET``: JSON ``{"active": "k2", "keys": {"k1": "<base64>", ...},
-  "notify": "whsec_<base64>"}`` — callback-token keys (two during a rotation) and the key that
-  signs completion webhooks.
+- ``LAKEHOOK_SIGNING_KEYS_SECRET``: JSON ``{"active": "k2", "keys": {"k1": "<base64>", ...}}`` —
+  callback-token keys (two during a rotation), nothing else: a backend that verifies completion
+  webhooks must not hold what mints callback tokens.
+- ``LAKEHOOK_NOTIFY_RECEIVERS_SECRET``: JSON ``{"receivers": [{"url": "https://host/path/",
+  "secret": "whsec_<base64>"}]}`` — where completion webhooks may go (an exact URL, or a prefix
+  ending in "/") and each receiver's signing secret. Empty: ``notify_url`` is refused.
 - ``LAKEHOOK_DATABRICKS_SECRET``: JSON ``{"token": ...}`` or ``{"client_id", "client_secret"}``,
   optionally ``"host"``; else ``DATABRICKS_HOST``.
 - ``LAKEHOOK_WEBHOOK_SECRET``: JSON ``{"username", "password"}`` of the Databricks notification
@@ -26,13 +29,19 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import logging
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lambda_resolver.aws.secrets import SecretCache
 from lambda_resolver.core.ids import TokenSigner
+
+if TYPE_CHECKING:
+    from lambda_resolver.delivery import Receivers
+
+log = logging.getLogger("lakehook")
 
 
 class ConfigError(Exception):
@@ -42,26 +51,38 @@ class ConfigError(Exception):
 @dataclass(frozen=True)
 class SigningKeys:
     signer: TokenSigner
-    notify_secret: str | None
 
 
 def parse_signing_keys(text: str) -> SigningKeys:
-    """The signing-keys secret: token keys (with the active one) and the webhook-signing key."""
+    """The signing-keys secret: the callback-token keys, with the active one."""
     try:
         doc = json.loads(text)
         keys = {kid: base64.b64decode(v, validate=True) for kid, v in doc["keys"].items()}
         active = doc["active"]
     except (ValueError, KeyError, TypeError, AttributeError, binascii.Error):
         raise ConfigError(
-            'the signing-keys secret must be JSON {"active": "<kid>", "keys": {"<kid>": "<base64 key>"}, '
-            '"notify": "whsec_<base64>"}'
+            'the signing-keys secret must be JSON {"active": "<kid>", "keys": {"<kid>": "<base64 key>"}}'
         ) from None
     try:
         signer = TokenSigner(keys, active)
     except ValueError as exc:
         raise ConfigError(f"signing-keys secret: {exc}") from None
-    notify = doc.get("notify")
-    return SigningKeys(signer, notify if isinstance(notify, str) and notify else None)
+    if "notify" in doc:
+        log.warning(
+            'the signing-keys secret holds a "notify" key, which is no longer read: completion '
+            "webhooks are signed per receiver (LAKEHOOK_NOTIFY_RECEIVERS_SECRET); remove it"
+        )
+    return SigningKeys(signer)
+
+
+def parse_receivers(text: str) -> Receivers:
+    """The receivers secret (see the module docstring)."""
+    from lambda_resolver.delivery import Receivers
+
+    try:
+        return Receivers.parse(text)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def parse_basic(text: str) -> tuple[str, str]:
@@ -82,6 +103,7 @@ class AwsConfig:
     databricks_host: str
     webhook_secret: str
     operator_secret: str
+    notify_receivers_secret: str
     callback_url: str
     resonate_compat: bool
     timings: Mapping[str, int]
@@ -113,6 +135,7 @@ class AwsConfig:
             databricks_host=env.get("DATABRICKS_HOST", ""),
             webhook_secret=env.get("LAKEHOOK_WEBHOOK_SECRET", ""),
             operator_secret=env.get("LAKEHOOK_OPERATOR_KEY_SECRET", ""),
+            notify_receivers_secret=env.get("LAKEHOOK_NOTIFY_RECEIVERS_SECRET", ""),
             callback_url=env.get("LAKEHOOK_CALLBACK_URL", "").rstrip("/"),
             resonate_compat=env.get("LAKEHOOK_RESONATE_COMPAT", "0").lower() in ("1", "true", "yes"),
             timings=timings,

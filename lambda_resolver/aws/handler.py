@@ -5,6 +5,9 @@ One function serves three doors, told apart by the event's shape:
 - a Function URL (or API Gateway HTTP API) request → the HTTP API;
 - an EventBridge scheduled event → reconciler passes until the due index is empty or time
   runs short;
+- ``{"lakehook_delivery": {"kind", "id", "attempt"}}`` → one completion-webhook attempt, which
+  the function hands itself by an asynchronous invoke (``InvocationType=Event``) so that no
+  callback and no reconciler pass waits on a receiver;
 - anything else — a direct ``lambda:InvokeFunction`` by an IAM-authorised operator → the
   operator door (``{"lakehook": "<action>", ...}``).
 
@@ -14,13 +17,20 @@ client and the secrets are built on the first event, once per container.
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from lambda_resolver.aws.config import AwsConfig, function_url, parse_basic, parse_signing_keys
+from lambda_resolver.aws.config import (
+    AwsConfig,
+    function_url,
+    parse_basic,
+    parse_receivers,
+    parse_signing_keys,
+)
 from lambda_resolver.aws.secrets import SecretCache
 
 RECONCILE_RESERVE_MS = 5_000  # stop starting reconciler passes this close to the Lambda timeout
@@ -42,6 +52,9 @@ class Resolver:
         self.environ = dict(os.environ if environ is None else environ)
         self._dynamodb = dynamodb or _boto("dynamodb")
         self._lambda = lambda_client or _boto("lambda")
+        # A self-invoke happens on a callback's path: short timeouts, one retry, never minutes.
+        self._invoker = lambda_client or _boto("lambda", connect_timeout=2, read_timeout=5, retries=1)
+        self._lambda_client: Any = None  # built on the first self-invoke, then reused
         self._launcher = launcher
         self.secrets = SecretCache(secretsmanager)
         self._lock = threading.Lock()
@@ -65,6 +78,8 @@ class Resolver:
         try:
             if _is_schedule(event):
                 return self._reconcile(context)
+            if _is_delivery(event):
+                return self._deliver(event["lakehook_delivery"])
             return handler(event, context)
         finally:
             if self.telemetry is not None and self.telemetry.metrics.metric_set:
@@ -86,10 +101,10 @@ class Resolver:
 
         config = AwsConfig.from_env(self.environ)
         self._config = config
-        keys, operator_key, webhook = self._read_secrets(config)
+        keys, operator_key, webhook, receivers = self._read_secrets(config)
         self.telemetry = build_telemetry()
         self._services = Services(
-            engine=lambda: self._engine(config, keys.notify_secret, context),
+            engine=lambda: self._engine(config, receivers, context),
             signer=keys.signer,
             operator_key=operator_key,
             webhook_credentials=webhook,
@@ -97,12 +112,19 @@ class Resolver:
         )
         return make_handler(self._services)
 
-    def _read_secrets(self, config: AwsConfig) -> tuple[Any, str | None, tuple[str, str] | None]:
+    def _read_secrets(self, config: AwsConfig) -> tuple[Any, str | None, tuple[str, str] | None, Any]:
+        from lambda_resolver.delivery import Receivers
+
         keys = parse_signing_keys(self.secrets.get(config.signing_secret))
         operator_key = self.secrets.get(config.operator_secret).strip() if config.operator_secret else None
         webhook = parse_basic(self.secrets.get(config.webhook_secret)) if config.webhook_secret else None
+        receivers = (
+            parse_receivers(self.secrets.get(config.notify_receivers_secret))
+            if config.notify_receivers_secret
+            else Receivers()
+        )
         self._secrets_read_at = self._now()
-        return keys, operator_key or None, webhook
+        return keys, operator_key or None, webhook, receivers
 
     def _refresh_secrets(self) -> None:
         """Re-read the secrets once their cache lifetime has passed, so a rotation (a new signing
@@ -113,7 +135,7 @@ class Resolver:
             if self._now() - self._secrets_read_at < self.secrets.ttl_s:
                 return
             assert self._config is not None
-            keys, operator_key, webhook = self._read_secrets(self._config)
+            keys, operator_key, webhook, receivers = self._read_secrets(self._config)
             services = self._services
             services.signer, services.operator_key, services.webhook_credentials = (
                 keys.signer,
@@ -123,14 +145,13 @@ class Resolver:
             engine = services._engine  # the engine signs new attempts' tokens with the active key
             if engine is not None:
                 engine.ctx.signer = keys.signer
-                if keys.notify_secret and engine.ctx.notifier is not None:
-                    engine.ctx.notifier.set_secret(keys.notify_secret)
+                engine.ctx.notifier.receivers = receivers  # a receiver added or its secret rotated
 
-    def _engine(self, config: AwsConfig, notify_secret: str | None, context: Any) -> Any:
+    def _engine(self, config: AwsConfig, receivers: Any, context: Any) -> Any:
         from lambda_resolver.core.context import Settings
         from lambda_resolver.databricks.launcher import SdkLauncher
-        from lambda_resolver.http.documents import run_document
-        from lambda_resolver.webhooks import HttpNotifier
+        from lambda_resolver.delivery import HttpNotifier
+        from lambda_resolver.http.documents import documents_of
         from lambda_resolver.wiring import build_engine
 
         settings = Settings(callback_url=self._url(config, context), **dict(config.timings))
@@ -143,17 +164,46 @@ class Resolver:
             settings=settings,
             event=self.telemetry,
         )
-        if notify_secret:
-
-            def document(kind: str, record_id: str) -> dict[str, Any]:
-                if kind == "run":
-                    return run_document(engine, record_id)
-                from lambda_resolver.core.engine import promise_document
-
-                return promise_document(engine.get_promise(record_id))
-
-            engine.ctx.notifier = HttpNotifier(notify_secret, document)
+        engine.ctx.notifier = HttpNotifier(receivers, documents_of(engine))
+        engine.ctx.dispatch = self._self_invoke(context)
         return engine
+
+    # -- completion webhooks: handed to the function itself ---------------------------------------
+    def _self_invoke(self, context: Any) -> Callable[[str, str, int], None] | None:
+        """Dispatch a claimed notification attempt as an asynchronous invoke of this function
+        (the same alias), so it runs in its own invocation with its own deadline. Outside Lambda
+        (no function name) there is none, and the reconciler sends notifications itself."""
+        name = self.environ.get("AWS_LAMBDA_FUNCTION_NAME")
+        if not name:
+            return None
+        arn = getattr(context, "invoked_function_arn", "") or ""
+        qualifier = arn.split(":")[7] if arn.count(":") >= 7 else None
+
+        def dispatch(kind: str, record_id: str, attempt: int) -> None:
+            payload = json.dumps({"lakehook_delivery": {"kind": kind, "id": record_id, "attempt": attempt}})
+            kwargs: dict[str, Any] = {"FunctionName": name, "InvocationType": "Event", "Payload": payload}
+            if qualifier:
+                kwargs["Qualifier"] = qualifier
+            if self._lambda_client is None:
+                self._lambda_client = self._invoker()
+            self._lambda_client.invoke(**kwargs)
+
+        return dispatch
+
+    def _deliver(self, request: Any) -> dict[str, Any]:
+        from lambda_resolver.core import notifications
+
+        if (
+            not isinstance(request, Mapping)
+            or request.get("kind") not in ("run", "promise")
+            or not isinstance(request.get("id"), str)
+            or not isinstance(request.get("attempt"), int)
+        ):
+            error = {"code": "bad_request", "message": "a delivery event is {kind, id, attempt}"}
+            return {"status": 400, "body": {"error": error}}
+        engine = self._services.get_engine()
+        ok = notifications.send(engine.ctx, request["kind"], request["id"], request["attempt"])
+        return {"status": 200, "body": {"delivered": ok}}
 
     def _learn_url(self, event: Mapping[str, Any]) -> None:
         if self._callback_url is None:
@@ -185,13 +235,28 @@ class Resolver:
         return {"status": 200, "body": {"reconciled": totals}}
 
 
-def _boto(service: str) -> Callable[[], Any]:
+def _boto(
+    service: str, *, connect_timeout: float | None = None, read_timeout: float | None = None, retries: int = 0
+) -> Callable[[], Any]:
     def make() -> Any:
         from lambda_resolver import awsclient
 
-        return awsclient.client(service)
+        if connect_timeout is None:
+            return awsclient.client(service)
+        from botocore.config import Config
+
+        config = Config(
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            retries={"mode": "standard", "total_max_attempts": 1 + retries},
+        )
+        return awsclient.client(service, config)
 
     return make
+
+
+def _is_delivery(event: Mapping[str, Any]) -> bool:
+    return "lakehook_delivery" in event and "requestContext" not in event
 
 
 def _is_schedule(event: Mapping[str, Any]) -> bool:
@@ -210,6 +275,7 @@ SNAPSHOT_MODULES = (
     "lambda_resolver.core.engine",
     "lambda_resolver.stores.dynamodb",
     "lambda_resolver.webhooks",
+    "lambda_resolver.delivery",
     "lambda_resolver.databricks.launcher",
     "databricks.sdk",  # ~2 s of imports: in the snapshot, not in a triggering request
 )

@@ -267,7 +267,7 @@ class Advancer:
         except StoreConflict:
             return None
         self.ctx.event("run_finished", {"run_id": run.run_id, "flow": run.flow, "state": state.value})
-        notifications.deliver_run(self.ctx, done)
+        notifications.announce(self.ctx, "run", done)
         return done
 
     @staticmethod

@@ -46,8 +46,16 @@ class Notifier(Protocol):
 
     def notify(self, kind: str, record_id: str, url: str) -> bool:
         """POST the final document of a run (``kind`` "run") or promise ("promise") to ``url``.
-        True once the receiver accepted it (2xx)."""
+        True once the receiver accepted it (2xx). Bounded by a total deadline."""
         ...
+
+    def refusal(self, url: str) -> str | None:
+        """Why ``url`` cannot be a ``notify_url`` here (what to configure), or None if it can."""
+        ...
+
+
+#: Hands a claimed notification attempt (kind, record id, attempt) to a worker, without waiting.
+Dispatch = Callable[[str, str, int], None]
 
 
 def _no_event(name: str, fields: dict[str, Any]) -> None:
@@ -63,6 +71,7 @@ class Context:
     clock: Clock = field(default_factory=SystemClock)
     event: Event = _no_event  # metrics and logs hang off this
     notifier: Notifier | None = None
+    dispatch: Dispatch | None = None  # None: the reconciler sends notifications itself
     _manifests: dict[tuple[str, int], FlowManifest] = field(default_factory=dict)
 
     def now(self) -> int:

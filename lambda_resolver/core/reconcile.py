@@ -33,9 +33,12 @@ class Reconciler:
         self.ctx = ctx
         self.advancer = advancer
         self.standalone = standalone
+        self._inline: list[notifications.Claimed] = []  # this pass's notifications to send last
 
     def run_once(self, engine: Engine, limit: int = 100) -> dict[str, int]:
         counts: Counter[str] = Counter()
+        inline: list[notifications.Claimed] = []
+        self._inline = inline
         for item in self.ctx.store.due(self.ctx.now(), limit):
             try:
                 if item.kind == "task":
@@ -48,6 +51,8 @@ class Reconciler:
                 # One bad record must not stop the pass; it stays due and is tried again.
                 log.warning("reconciler: %s %s: %s", item.kind, item.id, exc.message)
                 counts["errors"] += 1
+        # Notifications go last: a slow receiver never holds up a timeout due in the same pass.
+        notifications.send_all(self.ctx, inline)
         if counts:
             self.ctx.event("reconciled", dict(counts))
         return dict(counts)
@@ -167,8 +172,7 @@ class Reconciler:
             return "stale"
         if p.state.settled:
             if p.notify_url and p.notified_at is None and p.run_id is None:
-                notifications.deliver_promise(ctx, p)
-                return "notified"
+                return notifications.on_due(ctx, "promise", p, self._inline)
             self._set_promise_due(p, None, expect=p.state)
             return "stale"
         if now >= p.timeout_at:
@@ -205,8 +209,7 @@ class Reconciler:
             return "stale"
         if run.state.final:
             if run.notify_url and run.notified_at is None:
-                notifications.deliver_run(ctx, run)
-                return "notified"
+                return notifications.on_due(ctx, "run", run, self._inline)
             self._set_run_due(run.run_id, None, run.state)
             return "stale"
         if run.state is RunState.PENDING and not run.stop_reason:

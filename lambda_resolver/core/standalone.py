@@ -116,7 +116,7 @@ class Standalone:
                 log.warning("could not cancel Databricks run %s: %s", p.databricks_run_id, exc.message)
         self.ctx.event("promise_finished", {"promise_id": p.id, "state": p.state.value})
         if p.run_id is None:
-            notifications.deliver_promise(self.ctx, p)
+            notifications.announce(self.ctx, "promise", p)
 
 
 def _job_doc(job: Mapping[str, Any]) -> dict[str, Any]:

@@ -6,12 +6,14 @@ independent of HTTP. Times are ISO 8601 UTC with milliseconds; tasks come in man
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from lambda_resolver.core.clock import iso
 from lambda_resolver.core.engine import Engine, promise_document
 from lambda_resolver.core.manifest import FlowManifest
 from lambda_resolver.core.models import Run, Task
+from lambda_resolver.core.notifications import public_url
 
 
 def run_summary(run: Run) -> dict[str, Any]:
@@ -26,7 +28,7 @@ def run_summary(run: Run) -> dict[str, Any]:
         "ended_at": iso(run.ended_at),
     }
     if run.notify_url:
-        doc["notify_url"] = run.notify_url
+        doc["notify_url"] = public_url(run.notify_url)  # never a stored user:password@
     return doc
 
 
@@ -59,6 +61,17 @@ def run_document(engine: Engine, run_id: str) -> dict[str, Any]:
     return run_document_of(engine.list_tasks(run.run_id), run, _task_order(engine, run))
 
 
+def documents_of(engine: Engine) -> Callable[[str, str], dict[str, Any]]:
+    """What a completion webhook carries: ``(kind, id)`` → a run's or a promise's document."""
+
+    def document(kind: str, record_id: str) -> dict[str, Any]:
+        if kind == "run":
+            return run_document(engine, record_id)
+        return promise_document(engine.get_promise(record_id))
+
+    return document
+
+
 def run_document_of(tasks: list[Task], run: Run, order: list[str]) -> dict[str, Any]:
     """The run document of ``run`` with ``tasks`` sorted by ``order`` (unknown keys last)."""
     rank = {key: i for i, key in enumerate(order)}
@@ -86,4 +99,4 @@ def flow_summary(manifest: FlowManifest) -> dict[str, Any]:
     }
 
 
-__all__ = ["flow_summary", "promise_document", "run_document", "run_summary", "task_document"]
+__all__ = ["documents_of", "flow_summary", "promise_document", "run_document", "run_summary", "task_document"]

@@ -38,7 +38,15 @@ Cursor = Annotated[str, Field(min_length=1, max_length=256, pattern=r"^[A-Za-z0-
 IdStr = Annotated[str, Field(max_length=512, json_schema_extra={"pattern": ID_PATTERN})]
 Int = Annotated[int, BeforeValidator(_not_bool)]
 Seconds = Annotated[float, BeforeValidator(_not_bool)]
-Url = Annotated[str, Field(max_length=2048, pattern=r"^https?://\S+$")]
+Url = Annotated[
+    str,
+    Field(
+        max_length=2048,
+        pattern=r"^https?://\S+$",
+        description="Where the final document is POSTed, signed: a receiver the operator configured "
+        "(lakehook dev: a loopback URL), without user:password@; anything else is a 400.",
+    ),
+]
 
 
 class Strict(BaseModel):

@@ -12,6 +12,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from lambda_resolver.core import notifications
 from lambda_resolver.core.engine import Engine, promise_document
 from lambda_resolver.core.errors import BadRequest, UnknownFlow
 from lambda_resolver.core.ids import check_id
@@ -27,6 +28,8 @@ Answer = tuple[int, dict[str, Any]]
 # -- runs ----------------------------------------------------------------------------------------
 def start_run(engine: Engine, body: StartRunBody) -> Answer:
     """Start a flow run: 201 with its document, or 200 with the run this ``run_id`` started."""
+    if body.notify_url is not None:
+        notifications.check_url(engine.ctx, body.notify_url)  # 400: which receiver to configure
     run, created = engine.start_run(
         body.flow, run_id=body.run_id, params=body.params, notify_url=body.notify_url
     )
@@ -56,6 +59,8 @@ def list_runs(
 # -- promises ------------------------------------------------------------------------------------
 def create_promise(services: Services, engine: Engine, body: CreatePromiseBody) -> Answer:
     """A standalone promise (201 new, 200 existing); with ``job``, its job starts for it."""
+    if body.notify_url is not None:
+        notifications.check_url(engine.ctx, body.notify_url)
     job: dict[str, Any] | None = None
     if body.job is not None:
         job_id = body.job.job_id

@@ -52,6 +52,19 @@ def signing_key(state_dir: Path) -> bytes:
     return key
 
 
+def notify_secret(state_dir: Path) -> str:
+    """This stack's completion-webhook secret (``whsec_...``): random on first start, kept (0600)
+    apart from the callback-token key, so a local receiver verifies with it across restarts."""
+    path = state_dir / "notify-secret.json"
+    if path.exists():
+        return str(json.loads(path.read_text())["secret"])
+    secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump({"secret": secret}, f)
+    return secret
+
+
 class LocalStack:
     """Resolver HTTP server + SQLite store + reconciler loop + local workspace, on loopback."""
 
@@ -84,6 +97,8 @@ class LocalStack:
         self.executor: Any = None
         self.engine: Any = None
         self.store: Any = None
+        self.notify_secret = ""  # signs completion webhooks to loopback receivers (set on start)
+        self._delivery: Any = None
         self._bundle_mtime = 0.0
 
     @property
@@ -102,6 +117,7 @@ class LocalStack:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         (self.state_dir / ".gitignore").write_text("*\n")
         self.store = open_store(f"sqlite:///{(self.state_dir / 'lakehook.db').resolve()}")
+        self.notify_secret = notify_secret(self.state_dir)
         ws_token = secrets.token_urlsafe(24)
         self.executor = SubprocessExecutor(self.bundle_root, self.state_dir)
         self.workspace = LocalWorkspace(
@@ -132,16 +148,24 @@ class LocalStack:
 
     def _engine(self, signer: Any, ws_token: str) -> Any:
         from lambda_resolver.core.context import Settings
+        from lambda_resolver.core.notifications import DeliveryWorker
         from lambda_resolver.databricks.launcher import SdkLauncher
+        from lambda_resolver.delivery import HttpNotifier
+        from lambda_resolver.http.documents import documents_of
         from lambda_resolver.wiring import build_engine
 
-        return build_engine(
+        engine = build_engine(
             store=self.store,
             launcher=SdkLauncher(config={"host": self.workspace.url, "token": ws_token}, retry_timeout_s=10),
             signer=signer,
             settings=Settings(callback_url=self.url, **self.settings),
             event=self._event,
         )
+        # Completion webhooks go to loopback receivers, from a worker thread: never on a
+        # callback's request path, never in the reconciler's way.
+        engine.ctx.notifier = HttpNotifier(self.notify_secret, documents_of(engine))
+        engine.ctx.dispatch = self._delivery = DeliveryWorker(engine.ctx)
+        return engine
 
     def _event(self, name: str, fields: dict[str, Any]) -> None:
         log.debug("%s %s", name, fields)
@@ -228,6 +252,8 @@ class LocalStack:
         self._stop.set()
         for thread in self._threads:
             thread.join(5)
+        if self._delivery is not None:
+            self._delivery.close()
         # The workspace's state file closes first: the executor's close cancels active runs, and a
         # clean stop must leave them to be resumed on the next start, as a kill does.
         if self.workspace is not None:

@@ -34,6 +34,7 @@ SECRET_PARAMETERS = {
     "LAKEHOOK_DATABRICKS_SECRET": "DatabricksCredentialsSecretArn",
     "LAKEHOOK_WEBHOOK_SECRET": "WebhookCredentialsSecretArn",
     "LAKEHOOK_OPERATOR_KEY_SECRET": "OperatorKeySecretArn",
+    "LAKEHOOK_NOTIFY_RECEIVERS_SECRET": "NotifyReceiversSecretArn",
 }
 ENVIRONMENT = {
     "LAKEHOOK_TABLE",

@@ -23,6 +23,7 @@ import pytest
 from lambda_resolver.client import LakehookClient
 from lambda_resolver.core.engine import promise_document
 from lambda_resolver.core.ids import TokenSigner
+from lambda_resolver.core.notifications import DeliveryWorker
 from lambda_resolver.http import Services, create_app, run_document
 from lambda_resolver.http.local_server import LocalServer, serve
 from lambda_resolver.stores.sqlite import SqliteStore
@@ -115,9 +116,11 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
         return promise_document(h.engine.get_promise(record_id))
 
     h.ctx.notifier = HttpNotifier(NOTIFY_SECRET, document)
+    h.ctx.dispatch = worker = DeliveryWorker(h.ctx)  # as lakehook dev: a thread delivers
     try:
         yield Stack(server, h, LakehookClient(server.url, operator_key=OPERATOR_KEY, timeout_s=10))
     finally:
+        worker.close()
         server.shutdown()
         serving.join(5)
         server.server_close()

@@ -1,9 +1,13 @@
-"""Completion notifications: delivered at once, retried with back-off, never lost to a failure."""
+"""Completion notifications: handed to a worker at once, retried with back-off, never lost to a
+failure. ``h.ctx.dispatch`` here sends synchronously, as a worker would, so the tests can count."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import pytest
+
+from lambda_resolver.core import notifications
 from lambda_resolver.core.models import PromiseState, RunState
 
 from support.flows import flow, job_task
@@ -22,6 +26,16 @@ class FlakyNotifier:
                 raise ConnectionError("receiver down")  # an exception counts as a failed attempt
             return False
         return True
+
+    def refusal(self, url: str) -> str | None:
+        return None
+
+
+@pytest.fixture(autouse=True)
+def worker(h: Harness) -> None:
+    h.ctx.dispatch = lambda kind, record_id, attempt: (
+        notifications.send(h.ctx, kind, record_id, attempt) and None
+    )
 
 
 def test_a_finished_run_is_notified_once_at_once(h: Harness) -> None:
@@ -76,3 +90,32 @@ def test_a_settled_standalone_promise_is_notified(h: Harness) -> None:
     h.advance(30_000)
     assert len(notifier.calls) == 2
     assert h.engine.get_promise("order-1").notified_at is not None
+
+
+def test_without_a_worker_the_reconciler_sends_on_its_next_pass(h: Harness) -> None:
+    notifier = FlakyNotifier()
+    h.ctx.notifier, h.ctx.dispatch = notifier, None
+    h.engine.standalone.create("order-2", timeout_s=60, notify_url="https://backend.example/p")
+    h.engine.settle("order-2", PromiseState.RESOLVED, value=1)
+    assert notifier.calls == []  # the settle did not deliver
+    h.advance(0)
+    assert notifier.calls == [("promise", "order-2", "https://backend.example/p")]
+    assert h.engine.get_promise("order-2").notified_at is not None
+
+
+def test_an_attempt_is_counted_before_it_is_sent(h: Harness) -> None:
+    """A crash (or a hang) in the middle of a send still counts: attempt and next due time are
+    in the store when the receiver is called."""
+    seen: list[tuple[int, int | None]] = []
+
+    class Recording(FlakyNotifier):
+        def notify(self, kind: str, record_id: str, url: str) -> bool:
+            p = h.store.get_promise(record_id)
+            assert p is not None
+            seen.append((p.notify_attempts, p.due_at))
+            return False
+
+    h.ctx.notifier = Recording()
+    h.engine.standalone.create("order-3", timeout_s=60, notify_url="https://backend.example/p")
+    h.engine.settle("order-3", PromiseState.RESOLVED, value=1)
+    assert seen == [(1, h.clock.now() + h.settings.notify_backoff_ms)]

@@ -456,6 +456,7 @@ def test_no_secret_reaches_a_log_line_an_answer_or_the_openapi_document(
 ) -> None:
     from lambda_resolver.core.context import Context, Settings
     from lambda_resolver.core.engine import Engine, promise_document
+    from lambda_resolver.core.notifications import DeliveryWorker
     from lambda_resolver.databricks.launcher import SdkLauncher
     from lambda_resolver.http.documents import run_document
     from lambda_resolver.local import CallbackExecutor, LocalRun, LocalWorkspace
@@ -513,6 +514,7 @@ def test_no_secret_reaches_a_log_line_an_answer_or_the_openapi_document(
             webhook_credentials=(hook_user, hook_password),
         )
         server = serve(create_app(services), "127.0.0.1", 0)
+        worker: DeliveryWorker | None = None
         try:
             launcher = SdkLauncher(config={"host": ws.url, "token": databricks_token}, retry_timeout_s=10)
             ctx = Context(store, launcher, signer, Settings(callback_url=server.url, success_grace_ms=0))
@@ -524,6 +526,7 @@ def test_no_secret_reaches_a_log_line_an_answer_or_the_openapi_document(
                 return promise_document(engine.get_promise(record_id))
 
             ctx.notifier = HttpNotifier(notify_secret, document)
+            ctx.dispatch = worker = DeliveryWorker(ctx)
             ws.configure_webhooks(
                 f"{server.url}/v1/webhooks/databricks", username=hook_user, password=hook_password
             )
@@ -575,6 +578,8 @@ def test_no_secret_reaches_a_log_line_an_answer_or_the_openapi_document(
             assert openapi.status == 200
             replies = live.replies
         finally:
+            if worker is not None:
+                worker.close()
             server.close()
             executor.join()
             receiver.close()
