@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from lambda_resolver.compiler.flow_schedule import read_schedule
 from lambda_resolver.compiler.flow_tasks import TaskReader
 from lambda_resolver.compiler.graph import TaskGraph
 from lambda_resolver.compiler.model import Bundle, JobResource, PathKey, Problems, scalar_text
@@ -129,6 +130,7 @@ def compile_flow(ctx: FlowContext) -> FlowManifest | None:
         )
     params = _flow_parameters(ctx)
     _check_references(ctx, graph, entries, set(params))
+    schedule = read_schedule(ctx)
     if ctx.failed:
         return None
     return FlowManifest(
@@ -141,6 +143,7 @@ def compile_flow(ctx: FlowContext) -> FlowManifest | None:
         timeout_seconds=_int_setting(ctx, "timeout_seconds", 0, minimum=0),
         display_name=job.name,
         source=job.source.file,
+        schedule=schedule,
     )
 
 
