@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from lambda_resolver.core.schedule.slots import CronSlots, PeriodicSlots, Slots
+if TYPE_CHECKING:
+    from lambda_resolver.core.schedule.slots import Slots
 
 ScheduleKind = Literal["schedule", "periodic"]
 
@@ -28,6 +29,8 @@ class FlowSchedule:
 
     def slots(self, anchor: datetime | None = None) -> Slots:
         """The slot sequence; a periodic one needs its ``anchor`` (when it was first activated)."""
+        from lambda_resolver.core.schedule.slots import CronSlots, PeriodicSlots  # not on import
+
         if self.kind == "schedule":
             return CronSlots.of(self.quartz_cron_expression, self.timezone_id)
         if anchor is None:
