@@ -149,6 +149,12 @@ class RunTrigger:
     def to_doc(self) -> dict[str, Any]:
         return {"type": self.type.value, "slot": self.slot, "skipped": self.skipped}
 
+    def to_document(self) -> dict[str, Any]:
+        """The run document's ``trigger``: ``{"type", "slot": ISO | null, "skipped"}``."""
+        from lambda_resolver.core.clock import iso
+
+        return {"type": self.type.value, "slot": iso(self.slot), "skipped": self.skipped}
+
     @classmethod
     def from_doc(cls, doc: Mapping[str, Any] | None) -> RunTrigger:
         """The trigger in a stored document; a run stored before triggers existed was manual."""

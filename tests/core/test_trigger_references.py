@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 
 import pytest
 
+from lambda_resolver.core.ids import scheduled_run_id
 from lambda_resolver.core.models import Run, RunState, RunTrigger, TriggerType, from_doc, to_doc
 from lambda_resolver.core.references import TIME_ARGUMENTS, UnsupportedReference, parse_reference
+from lambda_resolver.core.schedule import FlowSchedule, due_slot
 from lambda_resolver.core.substitution import ReferenceResolver
 from lambda_resolver.stores.sqlite import SqliteStore
 
@@ -91,3 +93,20 @@ def test_the_trigger_round_trips_through_the_record_document_and_old_documents_r
     assert from_doc(Run, doc) == run
     del doc["trigger"]
     assert from_doc(Run, doc).trigger == RunTrigger(TriggerType.MANUAL, None, 0)
+
+
+def test_a_scheduled_nightly_passes_its_slot_date_on(h: Harness) -> None:
+    assert isinstance(h.store, SqliteStore)
+    nightly = FlowSchedule("schedule", "0 0 2 * * ?", "Europe/Berlin")
+    last = datetime(2026, 12, 1, 1, tzinfo=timezone.utc)  # the 1st's slot fired
+    due = due_slot(nightly.slots(), last, datetime(2026, 12, 7, 9, tzinfo=timezone.utc))
+    assert due is not None
+    trigger = nightly.run_trigger(due)
+    assert trigger.to_document() == {"type": "schedule", "slot": "2026-12-07T01:00:00.000Z", "skipped": 5}
+    assert scheduled_run_id("nightly", due.slot) == "nightly:2026-12-07T01:00:00Z"
+    # 02:00 in Berlin is 01:00 UTC: the date passed on is the slot's UTC date, as in Databricks
+    assert resolve("{{job.trigger.time.iso_date}}", trigger, "2026-12-07T09:00:00Z", h.store) == "2026-12-07"
+    periodic = FlowSchedule("periodic", interval=1, unit="DAYS")
+    assert periodic.run_trigger(due).type is TriggerType.PERIODIC
+    with pytest.raises(ValueError, match="anchored"):
+        periodic.slots()

@@ -27,13 +27,13 @@ DAY_NAMES = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")  # Quartz: SUN = 1
 _NAMES = {MONTH: MONTH_NAMES, DAY_OF_WEEK: DAY_NAMES}
 _WRAP = {SECOND: 60, MINUTE: 60, HOUR: 24, DAY_OF_MONTH: 31, MONTH: 12, DAY_OF_WEEK: 7}
 
-_VALUE = r"(\d+|[A-Z]+)"
-_RANGE = re.compile(rf"{_VALUE}(?:-{_VALUE})?(?:/(\d+))?")
-_STAR = re.compile(r"\*(?:/(\d+))?|/(\d+)")
-_DOM_LAST = re.compile(r"L(?:-(\d+))?(W)?")
-_DOM_NEAREST = re.compile(r"(\d+)W")
+_VALUE = r"([0-9]+|[A-Z]+)"
+_RANGE = re.compile(rf"{_VALUE}(?:-{_VALUE})?(?:/([0-9]+))?")
+_STAR = re.compile(r"\*(?:/([0-9]+))?|/([0-9]+)")
+_DOM_LAST = re.compile(r"L(?:-([0-9]+))?(W)?")
+_DOM_NEAREST = re.compile(r"([0-9]+)W")
 _DOW_LAST = re.compile(rf"{_VALUE}L")
-_DOW_NTH = re.compile(rf"{_VALUE}#(\d+)")
+_DOW_NTH = re.compile(rf"{_VALUE}#([0-9]+)")
 
 
 class CronError(ValueError):
@@ -186,7 +186,7 @@ class _Parser:
             return self._span(field, item, *BOUNDS[field], self._step(field, step, item), wrap=False)
         if m := _RANGE.fullmatch(item):
             start = self._value(field, m.group(1), item)
-            if m.group(3) and not m.group(1).isdigit():
+            if m.group(3) and not m.group(1)[0].isdigit():
                 raise self.error(
                     field,
                     item,
@@ -204,7 +204,7 @@ class _Parser:
 
     def _value(self, field: int, text: str, item: str) -> int:
         names = _NAMES.get(field)
-        if not text.isdigit():
+        if not text.isascii() or not text.isdigit():
             if names is None:
                 raise self.error(field, item, f"{text!r} is not a number; {FIELDS[field]} takes numbers only")
             if text not in names:

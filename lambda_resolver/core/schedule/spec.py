@@ -8,7 +8,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
-    from lambda_resolver.core.schedule.slots import Slots
+    from lambda_resolver.core.models import RunTrigger
+    from lambda_resolver.core.schedule.slots import DueSlot, Slots
 
 ScheduleKind = Literal["schedule", "periodic"]
 
@@ -36,6 +37,13 @@ class FlowSchedule:
         if anchor is None:
             raise ValueError("a periodic schedule's slots are anchored: pass the time it was first activated")
         return PeriodicSlots.of(anchor, self.interval, self.unit)
+
+    def run_trigger(self, due: DueSlot) -> RunTrigger:
+        """What a run started for ``due`` records: this kind, the slot (epoch ms), the skipped count."""
+        from lambda_resolver.core.models import RunTrigger, TriggerType
+
+        slot_ms = int(due.slot.timestamp()) * 1000  # slots are whole seconds
+        return RunTrigger(TriggerType(self.kind), slot_ms, due.skipped)
 
     def to_dict(self) -> dict[str, Any]:
         if self.kind == "schedule":
