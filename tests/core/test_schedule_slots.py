@@ -21,6 +21,7 @@ from lambda_resolver.core.schedule import (
     parse,
     scheduled_run_id,
 )
+from lambda_resolver.core.schedule.walltime import next_wall
 
 UTC = timezone.utc
 
@@ -156,12 +157,13 @@ def matches(expression: str, zone: str, slot: datetime) -> bool:
     if expr.weekdays is not None:
         sunday_first = wall.isoweekday() % 7 + 1
         nth_ok = not expr.nth_weekday or (wall.day - 1) // 7 + 1 == expr.nth_weekday
-        return sunday_first in expr.weekdays and nth_ok
+        last_ok = not expr.last_weekday or wall.day + 7 > last
+        return sunday_first in expr.weekdays and nth_ok and last_ok
     assert expr.days is not None
-    if expr.last_day is not None:
-        return wall.day == last - expr.last_day
-    if expr.nearest_weekday:
-        (target,) = expr.days
+    if expr.last_day is not None or expr.nearest_weekday:
+        target = last - expr.last_day if expr.last_day is not None else min(expr.days)
+        if not expr.nearest_weekday:
+            return wall.day == target
         return wall.isoweekday() <= 5 and abs(wall.day - target) <= 2
     return wall.day in expr.days
 
@@ -180,6 +182,41 @@ def test_next_slot_is_strictly_after_matches_and_skips_nothing(
     assert following is not None and following > slot
     latest = slots.latest_at_or_before(slot)
     assert latest == slot  # the two directions agree
+
+
+def quartz_expression() -> st.SearchStrategy[str]:
+    """Random expressions mixing every feature: L, W, #, names, wrapping ranges, increments."""
+    seconds = st.sampled_from(["0", "*/15", "5/20", "0-10/5", "7,33", "59"])
+    minutes = st.sampled_from(["0", "30", "*/10", "5/25", "0-5", "58-2"])
+    hours = st.sampled_from(["*", "2", "1-3", "22-2", "*/6", "0,12", "9-17/4"])
+    months = st.sampled_from(["*", "JAN-MAR", "2", "*/3", "11-2", "FEB,AUG"])
+    days = st.sampled_from(["L", "L-2", "LW", "L-3W", "15W", "1W", "31", "1/5", "5-10", "29", "25-5"])
+    weekdays = st.sampled_from(["MON-FRI", "6L", "2#3", "1", "SUN", "FRI-MON", "1-7/3", "L", "7#5", "1L"])
+    day_fields = st.one_of(days.map(lambda d: (d, "?")), weekdays.map(lambda w: ("?", w)))
+    return st.builds(
+        lambda s, m, h, dd, mo: f"{s} {m} {h} {dd[0]} {mo} {dd[1]}",
+        seconds,
+        minutes,
+        hours,
+        day_fields,
+        months,
+    )
+
+
+@settings(max_examples=150, deadline=None)
+@given(quartz_expression(), st.sampled_from(ZONES), instants)
+def test_every_feature_yields_slots_that_match_in_increasing_order(
+    expression: str, zone: str, after: datetime
+) -> None:
+    slots = CronSlots.of(expression, zone)
+    slot = slots.next_after(after)
+    if slot is None:  # only an expression that never fires (31 in FEB) has no next slot
+        assert next_wall(parse(expression), datetime(1970, 1, 1)) is None
+        return
+    assert slot > after and matches(expression, zone, slot)
+    following = slots.next_after(slot)
+    assert following is not None and following > slot and matches(expression, zone, following)
+    assert slots.count(after, following) == 2
 
 
 @settings(max_examples=60, deadline=None)
