@@ -20,7 +20,7 @@ from lambda_resolver.core.schedule import CronSlots
 
 QUARTZ_JAR = Path("/usr/share/java/quartz2.jar")
 ORACLE = Path(__file__).resolve().parent.parent / "support" / "QuartzOracle.java"
-ZONES = ("UTC", "America/New_York", "Europe/Berlin", "Australia/Lord_Howe", "America/Santiago")
+ZONES = ("UTC", "GMT-09:30", "America/New_York", "Europe/Berlin", "Australia/Lord_Howe", "America/Santiago")
 
 pytestmark = pytest.mark.skipif(
     shutil.which("java") is None or not QUARTZ_JAR.exists(), reason="needs java and libquartz2-java"
@@ -99,7 +99,7 @@ def test_generated_expressions_fire_exactly_when_quartz_fires_them() -> None:
             continue
         cases.append((expression(rng), zone, start, 6))
     # and across every DST change of 2026 in each zone, from the day before, where the wall clock jumps
-    for zone in ZONES[1:]:
+    for zone in ZONES[2:]:
         for change in dst_changes(zone, 2026):
             start = change - timedelta(days=1)
             for expr in ("0 */30 * * * ?", "0 0 * * * ?", "0 30 2 * * ?", "0 0 0 * * ?", "*/20 59 * * * ?"):

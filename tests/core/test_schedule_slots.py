@@ -112,9 +112,23 @@ def test_an_hourly_schedule_counts_the_wall_hours_that_exist(
     assert slots.count(at(after), at(upto)) == expected
 
 
-def test_an_unknown_zone_is_refused_with_the_closest_name() -> None:
-    with pytest.raises(ZoneError, match="'Europe/Berlin'"):
-        next_slot("0 0 2 * * ?", "Europe/Berln", at("2026-01-01T00:00:00Z"))
+@pytest.mark.parametrize(("typo", "meant"), [("Europe/Berln", "'Europe/Berlin'"), ("utc", "'UTC'")])
+def test_an_unknown_zone_is_refused_with_the_closest_name(typo: str, meant: str) -> None:
+    # (Java would read an unknown id as GMT without a word)
+    with pytest.raises(ZoneError, match=f"did you mean {meant}"):
+        next_slot("0 0 2 * * ?", typo, at("2026-01-01T00:00:00Z"))
+
+
+@pytest.mark.parametrize(
+    ("zone", "expected"),
+    [
+        ("GMT+8", "2026-01-01T18:00:00Z"),
+        ("GMT-09:30", "2026-01-01T11:30:00Z"),
+        ("GMT-0930", "2026-01-01T11:30:00Z"),
+    ],
+)
+def test_java_custom_offsets_are_fixed_zones(zone: str, expected: str) -> None:
+    assert z(next_slot("0 0 2 * * ?", zone, at("2026-01-01T00:00:00Z"))) == expected
 
 
 def test_times_must_be_timezone_aware() -> None:

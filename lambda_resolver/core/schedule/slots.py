@@ -11,6 +11,7 @@ days (never to seconds), so a year of downtime of an every-second schedule costs
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone, tzinfo
 from functools import lru_cache
@@ -29,20 +30,32 @@ class ZoneError(ValueError):
     """A ``timezone_id`` that is not an IANA time zone; the message suggests the closest one."""
 
 
+# Java's custom time zone ids (``GMT+8``, ``GMT-09:30``), which Databricks' ``timezone_id`` takes too
+_JAVA_OFFSET = re.compile(r"GMT([+-])([0-9]{1,2})(?::?([0-9]{2}))?")
+
+
 @lru_cache(maxsize=256)
-def zone(timezone_id: str) -> ZoneInfo:
-    """The IANA zone ``timezone_id`` (``UTC``, ``Europe/Berlin``...) or :class:`ZoneError`."""
+def zone(timezone_id: str) -> tzinfo:
+    """The zone ``timezone_id``: an IANA name (``UTC``, ``Europe/Berlin``...) or a Java custom
+    offset (``GMT+8``, ``GMT-09:30``); anything else is a :class:`ZoneError`. (Java would silently
+    read an unknown id as GMT; a typo here is an error instead.)"""
     try:
         return ZoneInfo(timezone_id)
     except (ZoneInfoNotFoundError, ValueError, TypeError):
         pass
+    m = _JAVA_OFFSET.fullmatch(timezone_id) if isinstance(timezone_id, str) else None
+    if m is not None and int(m.group(2)) <= 23 and int(m.group(3) or 0) <= 59:
+        sign = -1 if m.group(1) == "-" else 1
+        return timezone(sign * timedelta(hours=int(m.group(2)), minutes=int(m.group(3) or 0)), timezone_id)
     import difflib  # the error path only
 
-    close = difflib.get_close_matches(str(timezone_id), sorted(available_timezones()), n=1)
+    names = sorted(available_timezones())
+    same = [n for n in names if n.lower() == str(timezone_id).lower()]
+    close = same or difflib.get_close_matches(str(timezone_id), names, n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     raise ZoneError(
         f"timezone_id {timezone_id!r} is not an IANA time zone{hint}; use a name such as 'UTC', "
-        f"'Europe/Berlin' or 'America/New_York'"
+        f"'Europe/Berlin' or 'America/New_York' (or a fixed offset such as 'GMT+8')"
     )
 
 
