@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import calendar
 from bisect import bisect_left, bisect_right
+from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 
@@ -63,19 +64,15 @@ def _weekday_matches(expr: CronExpr, d: date, last: int) -> bool:
     return True
 
 
-def _months(expr: CronExpr, start: date, *, forward: bool) -> list[tuple[int, int]]:
-    """Candidate (year, month) pairs from ``start``'s month onward (or backward), in order."""
-    years = sorted(y for y in expr.years if (y >= start.year if forward else y <= start.year))
-    if not forward:
-        years.reverse()
+def _months(expr: CronExpr, start: date, *, forward: bool) -> Iterator[tuple[int, int]]:
+    """Candidate (year, month) pairs from ``start``'s month onward (or backward), in order, lazily."""
+    years = sorted((y for y in expr.years if (y >= start.year if forward else y <= start.year)), reverse=not forward)
     months = sorted(expr.months, reverse=not forward)
-    out: list[tuple[int, int]] = []
     for y in years:
         for m in months:
             if y == start.year and (m < start.month if forward else m > start.month):
                 continue
-            out.append((y, m))
-    return out
+            yield y, m
 
 
 def _first_time(expr: CronExpr, at: time | None) -> time | None:
