@@ -250,3 +250,18 @@ def test_the_loaded_bundle_says_whether_its_target_is_production(
 ) -> None:
     root = flow_with(make_bundle, "", TARGETS)
     assert load_bundle(root, target, environ={}).production is production
+
+
+def test_a_pause_status_databricks_does_not_know_is_reported_once_by_the_schema_check(
+    make_bundle: Callable[..., Path],
+) -> None:
+    root = flow_with(
+        make_bundle,
+        """\
+      schedule:
+        quartz_cron_expression: "0 0 2 * * ?"
+        timezone_id: UTC
+        pause_status: paused""",
+    )
+    problems = validate_bundle(root, environ={})
+    assert [p.code for p in problems] == ["invalid_job"] and "not a valid pause_status" in problems[0].message

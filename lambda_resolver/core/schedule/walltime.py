@@ -66,7 +66,8 @@ def _weekday_matches(expr: CronExpr, d: date, last: int) -> bool:
 
 def _months(expr: CronExpr, start: date, *, forward: bool) -> Iterator[tuple[int, int]]:
     """Candidate (year, month) pairs from ``start``'s month onward (or backward), in order, lazily."""
-    years = sorted((y for y in expr.years if (y >= start.year if forward else y <= start.year)), reverse=not forward)
+    ahead = (y for y in expr.years if (y >= start.year if forward else y <= start.year))
+    years = sorted(ahead, reverse=not forward)
     months = sorted(expr.months, reverse=not forward)
     for y in years:
         for m in months:
