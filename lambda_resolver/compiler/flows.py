@@ -11,6 +11,7 @@ import difflib
 from dataclasses import dataclass, field
 from typing import Any
 
+from lambda_resolver.compiler.flow_schedule import read_schedule
 from lambda_resolver.compiler.flow_tasks import TaskReader
 from lambda_resolver.compiler.model import Bundle, JobResource, PathKey, Problems, scalar_text
 from lambda_resolver.compiler.variables import DOLLAR_REF
@@ -127,6 +128,7 @@ def compile_flow(ctx: FlowContext) -> FlowManifest | None:
         )
     params = _flow_parameters(ctx)
     _check_references(ctx, graph, entries, set(params))
+    schedule = read_schedule(ctx)
     if ctx.failed:
         return None
     return FlowManifest(
@@ -139,6 +141,7 @@ def compile_flow(ctx: FlowContext) -> FlowManifest | None:
         timeout_seconds=_int_setting(ctx, "timeout_seconds", 0, minimum=0),
         display_name=job.name,
         source=job.source.file,
+        schedule=schedule,
     )
 
 

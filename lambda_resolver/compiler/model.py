@@ -237,6 +237,11 @@ class Bundle:
     sources: SourceMap = field(default_factory=SourceMap, repr=False, compare=False)
 
     @property
+    def production(self) -> bool:
+        """Whether the target is ``mode: production`` (a flow's first schedule then starts active)."""
+        return self.mode == "production"
+
+    @property
     def flows(self) -> dict[str, JobResource]:
         """Jobs tagged ``lakehook: flow``, by key."""
         return {k: j for k, j in self.jobs.items() if j.is_flow}

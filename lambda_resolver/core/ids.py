@@ -9,6 +9,7 @@ import re
 import secrets
 import time
 from collections.abc import Mapping
+from datetime import datetime, timezone
 
 from lambda_resolver.core.errors import InvalidId
 
@@ -27,6 +28,22 @@ def new_run_id(flow: str, now_ms: int) -> str:
     """A readable, time-sortable run id: ``<flow>-<UTC yyyymmddThhmmss>-<6 hex>``."""
     stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now_ms / 1000))
     return f"{flow[:40]}-{stamp}-{secrets.token_hex(3)}"
+
+
+def scheduled_run_id(flow: str, slot: datetime) -> str:
+    """The run id of a flow's schedule slot: ``<flow>:<slot UTC YYYY-MM-DDTHH:MM:SSZ>``.
+
+    Deterministic, so every signal that sees a slot due starts the same run (one run per slot).
+    Run ids hold at most 64 characters: a flow name longer than 43 is cut and suffixed with a
+    digest of the whole name (``<first 34>-<8 hex>``), so it stays unique and stable.
+    """
+    if slot.tzinfo is None or slot.utcoffset() is None:
+        raise ValueError("a slot must be a timezone-aware datetime (UTC)")
+    stamp = slot.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    head = flow
+    if len(flow) + 1 + len(stamp) > MAX_RUN_ID:
+        head = f"{flow[:34]}-{hashlib.sha256(flow.encode()).hexdigest()[:8]}"
+    return check_id(f"{head}:{stamp}", "scheduled run id")
 
 
 def task_promise_id(run_id: str, task_key: str, attempt: int) -> str:

@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from lambda_resolver.core.schedule.spec import FlowSchedule
+
 
 class RunIf(str, enum.Enum):
     """Databricks' ``run_if`` values, with their Databricks meaning (see task_machine)."""
@@ -140,6 +142,7 @@ class FlowManifest:
     display_name: str = ""
     source: str = ""  # the bundle file it came from
     version: int = 0
+    schedule: FlowSchedule | None = None  # the job's `schedule` or `trigger.periodic`
     _by_key: dict[str, TaskSpec] = field(init=False, repr=False, compare=False)
     _children: dict[str, tuple[str, ...]] = field(init=False, repr=False, compare=False)
     _jobs_by_key: dict[str, JobRef] = field(init=False, repr=False, compare=False)
@@ -205,6 +208,7 @@ class FlowManifest:
                 {"key": j.key, "name": j.name, "job_id": j.job_id, "external": j.external} for j in self.jobs
             ],
             "tasks": [t.to_dict() for t in self.tasks],
+            "schedule": None if self.schedule is None else self.schedule.to_dict(),
         }
 
     @classmethod
@@ -223,4 +227,5 @@ class FlowManifest:
                 for j in d.get("jobs", ())
             ),
             tasks=tuple(TaskSpec.from_dict(t) for t in d["tasks"]),
+            schedule=None if d.get("schedule") is None else FlowSchedule.from_dict(d["schedule"]),
         )

@@ -129,6 +129,40 @@ class Task:
         return dataclasses.replace(self, **changes)
 
 
+class TriggerType(str, enum.Enum):
+    """What started a run (the run document's ``trigger.type``)."""
+
+    MANUAL = "manual"  # POST /v1/runs, ``lakehook run``
+    SCHEDULE = "schedule"  # the flow's ``schedule`` (Quartz cron)
+    PERIODIC = "periodic"  # the flow's ``trigger.periodic``
+
+
+@dataclasses.dataclass(frozen=True)
+class RunTrigger:
+    """Why a run exists: manual, or a schedule slot (``slot``, epoch ms) with how many slots
+    before it were skipped while nothing fired them (no backfill)."""
+
+    type: TriggerType = TriggerType.MANUAL
+    slot: int | None = None
+    skipped: int = 0
+
+    def to_doc(self) -> dict[str, Any]:
+        return {"type": self.type.value, "slot": self.slot, "skipped": self.skipped}
+
+    def to_document(self) -> dict[str, Any]:
+        """The run document's ``trigger``: ``{"type", "slot": ISO | null, "skipped"}``."""
+        from lambda_resolver.core.clock import iso
+
+        return {"type": self.type.value, "slot": iso(self.slot), "skipped": self.skipped}
+
+    @classmethod
+    def from_doc(cls, doc: Mapping[str, Any] | None) -> RunTrigger:
+        """The trigger in a stored document; a run stored before triggers existed was manual."""
+        if not doc:
+            return cls()
+        return cls(TriggerType(doc.get("type", "manual")), doc.get("slot"), int(doc.get("skipped", 0)))
+
+
 @dataclasses.dataclass(frozen=True)
 class Run:
     """A flow run. Leaf counters decide the result without ever scanning the tasks."""
@@ -150,6 +184,7 @@ class Run:
     notify_attempts: int = 0
     notified_at: int | None = None
     due_at: int | None = None
+    trigger: RunTrigger = RunTrigger()
 
     def replace(self, **changes: Any) -> Run:
         return dataclasses.replace(self, **changes)
@@ -172,6 +207,8 @@ def to_doc(record: Any) -> dict[str, Any]:
         v = getattr(record, f.name)
         if isinstance(v, enum.Enum):
             v = v.value
+        elif isinstance(v, RunTrigger):
+            v = v.to_doc()
         elif isinstance(v, Mapping):
             v = dict(v)
         out[f.name] = v
@@ -187,6 +224,8 @@ def from_doc(cls: type[R], doc: Mapping[str, Any]) -> R:
         v = doc[f.name]
         if f.name == "state" and v is not None:
             v = _STATE_TYPES[cls](v)
+        elif f.name == "trigger" and cls is Run:
+            v = RunTrigger.from_doc(v)
         kwargs[f.name] = v
     return cls(**kwargs)
 

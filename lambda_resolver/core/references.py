@@ -1,5 +1,10 @@
 """Dynamic value references (``{{job.parameters.x}}``, ``{{tasks.a.values.rows}}``) in flow templates.
 
+``{{job.trigger.type}}`` and ``{{job.trigger.time.<argument>}}`` are Databricks' own: the type is
+``periodic`` for a scheduled run and ``onetime`` for a manual one; the time is the slot of a
+scheduled run (cron slots rounded down to the minute, as Databricks does) and the start of a
+manual one, in UTC.
+
 The compiler rejects every reference outside the supported set, so the engine can substitute
 compiled templates without surprises. Substitution is one pass: a substituted value that itself
 contains ``{{...}}`` is never expanded again (values come from notebooks; they are data, not code).
@@ -14,7 +19,30 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal
 
-ReferenceKind = Literal["job_param", "task_values", "task_value", "task_result_state", "job_run_id"]
+ReferenceKind = Literal[
+    "job_param",
+    "task_values",
+    "task_value",
+    "task_result_state",
+    "job_run_id",
+    "trigger_type",
+    "trigger_time",
+]
+
+#: The arguments of ``{{job.trigger.time.<argument>}}``, as Databricks names them.
+TIME_ARGUMENTS = (
+    "iso_date",
+    "iso_datetime",
+    "iso_weekday",
+    "is_weekday",
+    "year",
+    "month",
+    "day",
+    "hour",
+    "minute",
+    "second",
+    "timestamp_ms",
+)
 
 #: One ``{{ ... }}`` occurrence; group 1 is the inside, stripped of surrounding blanks.
 REFERENCE_PATTERN = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
@@ -29,6 +57,9 @@ _FORMS: tuple[tuple[re.Pattern[str], ReferenceKind], ...] = (
     (re.compile(rf"tasks\.{_ID}\.value"), "task_value"),
     (re.compile(rf"tasks\.{_ID}\.result_state"), "task_result_state"),
     (re.compile(r"job\.run_id"), "job_run_id"),
+    (re.compile(r"job\.trigger\.type"), "trigger_type"),
+    # Databricks' table writes the argument as [argument]; both spellings are accepted
+    (re.compile(r"job\.trigger\.time\.(?:([A-Za-z_]+)|\[([A-Za-z_]+)\])"), "trigger_time"),
 )
 
 SUPPORTED_FORMS = (
@@ -37,12 +68,19 @@ SUPPORTED_FORMS = (
     "{{tasks.<key>.values.<name>}}",
     "{{tasks.<key>.value}}",
     "{{tasks.<key>.result_state}}",
+    "{{job.trigger.type}}",
+    "{{job.trigger.time.<argument>}}",
 )
 
 # Databricks references a flow cannot offer, with what to do instead.
 _HINTS: tuple[tuple[str, str], ...] = (
-    ("job.start_time", "declare a flow parameter (e.g. run_date) and pass it when starting the run"),
-    ("job.trigger", "declare a flow parameter and pass it when starting the run"),
+    (
+        "job.start_time",
+        "use {{job.trigger.time.<argument>}} (a manual run's start, a scheduled run's slot), or declare "
+        "a flow parameter (e.g. run_date) and pass it when starting the run",
+    ),
+    ("job.trigger.file_arrival", "flows are started manually or by their schedule, not by file arrival"),
+    ("job.trigger", "lakehook offers {{job.trigger.type}} and {{job.trigger.time.<argument>}}"),
     ("job.id", "the flow has no Databricks job id at run time; pass what you need as a flow parameter"),
     ("job.name", "use a flow parameter or a literal name"),
     ("job.repair_count", "lakehook retries tasks itself; there are no repairs"),
@@ -100,6 +138,11 @@ def _parse_cached(raw: str, inner: str) -> Reference | str:
             return Reference(kind, raw, task_key=_unquote(m.group(1)), name=_unquote(m.group(2)))
         if kind in ("task_value", "task_result_state"):
             return Reference(kind, raw, task_key=_unquote(m.group(1)))
+        if kind == "trigger_time":
+            argument = m.group(1) or m.group(2)
+            if argument not in TIME_ARGUMENTS:
+                return f"unknown time argument '{argument}'; use one of {', '.join(TIME_ARGUMENTS)}"
+            return Reference(kind, raw, name=argument)
         return Reference(kind, raw)
     return _why_unsupported(inner)
 

@@ -3,15 +3,18 @@
 ``{{job.parameters.x}}`` → the flow run's parameter; ``{{tasks.k.values.v}}`` → key ``v`` of
 upstream task ``k``'s value (an object); ``{{tasks.k.value}}`` → the whole value as JSON;
 ``{{tasks.k.result_state}}`` → e.g. ``success`` (lower case, as Databricks writes it);
-``{{job.run_id}}`` → the flow run id. Reads only the tasks a template names: O(references).
+``{{job.run_id}}`` → the flow run id; ``{{job.trigger.type}}`` and ``{{job.trigger.time.<arg>}}``
+→ from the run's trigger (see :func:`trigger_time_ms`). Reads only the tasks a template names:
+O(references).
 """
 
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 
 from lambda_resolver.core.manifest import FlowManifest
-from lambda_resolver.core.models import Run, Task
+from lambda_resolver.core.models import Run, Task, TriggerType
 from lambda_resolver.core.references import Reference, substitute
 from lambda_resolver.core.store import Store
 
@@ -43,6 +46,11 @@ class ReferenceResolver:
             return str(self._run.params[ref.name])
         if ref.kind == "job_run_id":
             return self._run.run_id
+        if ref.kind == "trigger_type":
+            return trigger_type_value(self._run)
+        if ref.kind == "trigger_time":
+            assert ref.name is not None
+            return time_value(ref.name, trigger_time_ms(self._run))
         assert ref.task_key is not None
         task = self._task(ref.task_key)
         if ref.kind == "task_result_state":
@@ -60,3 +68,38 @@ class ReferenceResolver:
             )
         v = value[ref.name]
         return v if isinstance(v, str) else json.dumps(v, separators=(",", ":"), ensure_ascii=False)
+
+
+def trigger_type_value(run: Run) -> str:
+    """``{{job.trigger.type}}`` as Databricks writes it: ``periodic`` (scheduled) or ``onetime``."""
+    return "onetime" if run.trigger.type is TriggerType.MANUAL else "periodic"
+
+
+def trigger_time_ms(run: Run) -> int:
+    """The time ``{{job.trigger.time.*}}`` shows (epoch ms): the slot of a scheduled run, rounded
+    down to the minute for a cron schedule (as Databricks does); a manual run's start."""
+    slot = run.trigger.slot
+    if run.trigger.type is TriggerType.MANUAL or slot is None:
+        return run.created_at
+    if run.trigger.type is TriggerType.SCHEDULE:
+        return slot - slot % 60_000
+    return slot
+
+
+def time_value(argument: str, ms: int) -> str:
+    """One ``{{job.trigger.time.<argument>}}`` value of the UTC time ``ms`` (epoch milliseconds)."""
+    t = datetime.fromtimestamp(ms // 1000, tz=timezone.utc)
+    values = {
+        "iso_date": t.strftime("%Y-%m-%d"),
+        "iso_datetime": t.strftime("%Y-%m-%dT%H:%M:%S"),
+        "iso_weekday": str(t.isoweekday()),  # 1 = Monday … 7 = Sunday (ISO, unlike Quartz)
+        "is_weekday": "true" if t.isoweekday() <= 5 else "false",
+        "year": str(t.year),
+        "month": str(t.month),
+        "day": str(t.day),
+        "hour": str(t.hour),
+        "minute": str(t.minute),
+        "second": str(t.second),
+        "timestamp_ms": str(ms),
+    }
+    return values[argument]
