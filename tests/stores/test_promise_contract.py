@@ -32,10 +32,13 @@ def test_a_duplicate_settle_answers_with_the_stored_promise(h: Harness) -> None:
     assert again.promise == first.promise
 
 
-def test_a_settle_with_the_same_idempotency_key_is_a_duplicate_even_if_it_differs(h: Harness) -> None:
+def test_the_same_idempotency_key_with_a_different_value_is_a_conflict(h: Harness) -> None:
     h.engine.standalone.create("p", timeout_s=60)
     h.engine.settle("p", PromiseState.RESOLVED, value=1, idempotency_key="k")
-    again = h.engine.settle("p", PromiseState.RESOLVED, value=2, idempotency_key="k")
+    with pytest.raises(AlreadySettled) as err:
+        h.engine.settle("p", PromiseState.RESOLVED, value=2, idempotency_key="k")
+    assert err.value.status == 409 and err.value.details["promise"]["value"] == 1
+    again = h.engine.settle("p", PromiseState.RESOLVED, value=1, idempotency_key="k")
     assert again.verdict is Verdict.DUPLICATE and again.promise.value == 1
 
 
