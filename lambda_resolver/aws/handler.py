@@ -20,7 +20,13 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from lambda_resolver.aws.config import AwsConfig, function_url, parse_basic, parse_signing_keys
+from lambda_resolver.aws.config import (
+    AwsConfig,
+    function_url,
+    parse_basic,
+    parse_operator_key,
+    parse_signing_keys,
+)
 from lambda_resolver.aws.secrets import SecretCache
 
 RECONCILE_RESERVE_MS = 5_000  # stop starting reconciler passes this close to the Lambda timeout
@@ -99,7 +105,9 @@ class Resolver:
 
     def _read_secrets(self, config: AwsConfig) -> tuple[Any, str | None, tuple[str, str] | None]:
         keys = parse_signing_keys(self.secrets.get(config.signing_secret))
-        operator_key = self.secrets.get(config.operator_secret).strip() if config.operator_secret else None
+        operator_key = (
+            parse_operator_key(self.secrets.get(config.operator_secret)) if config.operator_secret else None
+        )
         webhook = parse_basic(self.secrets.get(config.webhook_secret)) if config.webhook_secret else None
         self._secrets_read_at = self._now()
         return keys, operator_key or None, webhook

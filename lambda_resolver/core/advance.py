@@ -15,7 +15,7 @@ from lambda_resolver.core import notifications
 from lambda_resolver.core import task_machine as tm
 from lambda_resolver.core.context import Context, log
 from lambda_resolver.core.errors import LaunchError, StoreConflict
-from lambda_resolver.core.ids import idempotency_token, task_promise_id
+from lambda_resolver.core.ids import idempotency_token, new_nonce, task_promise_id
 from lambda_resolver.core.launcher import TriggerRequest
 from lambda_resolver.core.manifest import FlowManifest, TaskKind, TaskSpec
 from lambda_resolver.core.models import (
@@ -133,6 +133,7 @@ class Advancer:
                     run_id=t.run_id,
                     task_key=t.key,
                     attempt=t.attempt,
+                    nonce=new_nonce(),
                 )
             )
             if p.state.settled:
@@ -184,7 +185,8 @@ class Advancer:
             params = {k: resolver.substitute(v) for k, v in spec.job_parameters}
         except ValueError as exc:
             raise _NotLaunchable("ReferenceError", str(exc)) from None
-        params["lakehook"] = encode_handle(self.ctx.settings.callback_url, p.id, self.ctx.signer.token(p.id))
+        token = self.ctx.signer.token(p.id, p.nonce)
+        params["lakehook"] = encode_handle(self.ctx.settings.callback_url, p.id, token)
         return TriggerRequest(
             job_id=job.job_id,
             job_key=job.key,

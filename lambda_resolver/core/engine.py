@@ -25,7 +25,7 @@ from lambda_resolver.core.errors import (
     StoreConflict,
     ValueTooLarge,
 )
-from lambda_resolver.core.ids import MAX_RUN_ID, check_id, new_run_id
+from lambda_resolver.core.ids import MAX_RUN_ID, check_id, new_nonce, new_run_id
 from lambda_resolver.core.manifest import FlowManifest
 from lambda_resolver.core.models import JSON, Promise, PromiseState, Run, RunState, Task, TaskState
 from lambda_resolver.core.reconcile import Reconciler
@@ -216,6 +216,7 @@ class Engine:
                 run_id=t.run_id,
                 task_key=t.key,
                 attempt=t.attempt,
+                nonce=new_nonce(),
             )
             created, new = self.ctx.store.create_promise(p)
             if not new and created.state is PromiseState.PENDING:
@@ -236,11 +237,14 @@ class Engine:
         value: JSON = None,
         error: dict[str, Any] | None = None,
         idempotency_key: str | None = None,
+        token_nonce: str | None = None,
     ) -> Settled:
         """Settle a promise strictly (DESIGN §3) and advance whatever waits on it.
 
         Same outcome again → DUPLICATE (the stored promise); a different one → AlreadySettled
         (409, carrying the stored promise); after its deadline → timed out, then AlreadySettled.
+        ``token_nonce``: the nonce of the callback token that asked (None: an operator or the
+        resolver itself); it must be the promise's own.
         """
         ctx = self.ctx
         check_value_size(value, ctx.settings.max_value_bytes)
@@ -248,6 +252,7 @@ class Engine:
         p = ctx.store.get_promise(promise_id)
         if p is None:
             raise NotFound(f"promise '{promise_id}' does not exist")
+        pm.check_token(p, token_nonce)
         for _ in range(4):  # a lost conditional write re-decides on the winner's record
             now = ctx.now()
             if (
@@ -311,12 +316,17 @@ class Engine:
         else:
             self.standalone.after_settle(p)
 
-    def heartbeat(self, promise_id: str, extend_s: int | None = None) -> Promise:
-        """Push a pending promise's deadline out (never in). A timed-out promise answers 409."""
+    def heartbeat(
+        self, promise_id: str, extend_s: int | None = None, *, token_nonce: str | None = None
+    ) -> Promise:
+        """Push a pending promise's deadline out (never in, never past the cap of
+        :func:`promise_machine.extended_deadline`). A timed-out promise answers 409.
+        ``token_nonce`` as in :meth:`settle`."""
         ctx = self.ctx
         p = ctx.store.get_promise(promise_id)
         if p is None:
             raise NotFound(f"promise '{promise_id}' does not exist")
+        pm.check_token(p, token_nonce)
         if extend_s is not None and not (1 <= extend_s <= 7 * 24 * 3600):
             raise BadRequest("extend_s must be between 1 and 604800 seconds")
         now = ctx.now()
@@ -324,8 +334,9 @@ class Engine:
             if p.state is PromiseState.PENDING:  # past its deadline: it timed out; answer that
                 p = self.settle(promise_id, PromiseState.REJECTED_TIMEDOUT).promise
             raise AlreadySettled(_conflict_message(p), details={"promise": promise_document(p)})
-        span = extend_s or max(1, (p.timeout_at - p.created_at) // 1000)
-        new_deadline = max(p.timeout_at, now + span * 1000)
+        new_deadline = pm.extended_deadline(p, now, extend_s)
+        if new_deadline == p.timeout_at:
+            return p  # at the cap (or asked for less than it has): nothing to write
         try:
             return ctx.store.update_promise(promise_id, {"timeout_at": new_deadline}, deadline_after=now)
         except StoreConflict as exc:

@@ -188,6 +188,10 @@ class TaskDocument(BaseModel):
     triggered_at: str | None
     settled_at: str | None
     outcome: str | None = Field(default=None, description="A condition task's outcome: true/false.")
+    value_omitted: bool | None = Field(
+        default=None,
+        description="true: the value was left out of this run document (see /v1/runs/{id}/tasks/{task_key}).",
+    )
 
 
 class RunSummary(BaseModel):
@@ -210,9 +214,10 @@ class RunDocument(RunSummary):
 
 
 class RunList(BaseModel):
-    """Runs, newest first."""
+    """Runs, newest first (``truncated``: more matched than fit in one answer; ask for fewer)."""
 
     runs: list[RunSummary]
+    truncated: bool | None = None
 
 
 class FlowSummary(BaseModel):
@@ -241,10 +246,9 @@ class Published(BaseModel):
 
 
 class WebhookAnswer(BaseModel):
-    """Always 200 with the promise the run belongs to, or null for a run lakehook does not know."""
+    """Always 202 ``{"accepted": true}``: the notification is taken as a hint, nothing is echoed."""
 
-    ok: bool
-    promise: PromiseDocument | None
+    accepted: bool
 
 
 class Health(BaseModel):
