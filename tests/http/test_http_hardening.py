@@ -44,7 +44,8 @@ def test_a_body_without_a_content_type_starts_nothing(h: Harness, client: Any) -
     reply = client.request(
         "POST", "/v1/runs", data=json.dumps({"flow": "one", "run_id": "x1"}), operator=True
     )
-    assert (reply.status, reply.json["error"]["code"]) == (415, "unsupported_media_type")
+    assert reply.status == 415, reply.text
+    assert reply.json["error"]["code"] == "unsupported_media_type"
     assert h.store.get_run("x1") is None
 
 
@@ -112,6 +113,7 @@ def test_parameters_over_their_caps_are_413_and_nothing_is_stored(h: Harness, cl
     one_big = client.post(
         "/v1/runs", {"flow": "p", "run_id": "p1", "params": {"a": "x" * 20_000}}, operator=True
     )
+    assert one_big.status == 413, one_big.text
     assert (one_big.status, one_big.json["error"]["code"]) == (413, "params_too_large")
     assert "'a'" in one_big.json["error"]["message"]
     total = {"a": "x" * 15_000, "b": ["y" * 15_000] * 4}
@@ -130,6 +132,7 @@ def test_the_same_idempotency_key_with_another_value_is_409(h: Harness, client: 
     key = {"Idempotency-Key": "nb-1"}
     assert client.post("/v1/promises/ik/resolve", {"value": 1}, headers=key, operator=True).status == 200
     again = client.post("/v1/promises/ik/resolve", {"value": 2}, headers=key, operator=True)
+    assert again.status == 409, again.text
     assert (again.status, again.json["error"]["promise"]["value"]) == (409, 1)
     assert client.post("/v1/promises/ik/resolve", {"value": 1}, headers=key, operator=True).status == 200
 
@@ -141,6 +144,7 @@ def test_resonate_resolve_repeats_are_200_and_another_value_is_409(h: Harness, m
     assert compat.request("POST", "/resolve?id=rz.only.1&value=first").status == 200
     assert compat.request("POST", "/resolve?id=rz.only.1&value=first").status == 200
     other = compat.request("POST", "/resolve?id=rz.only.1&value=second")
+    assert other.status == 409, other.text
     assert (other.status, other.json["error"]["promise"]["value"]) == (409, "first")
 
 
@@ -204,6 +208,7 @@ def test_heartbeats_never_move_a_deadline_past_the_cap(h: Harness, client: Any) 
 @pytest.mark.parametrize("pid", ["r1.a.1", "nightly-2026.extract_a.2", "a.b.c.10"])
 def test_a_standalone_promise_cannot_take_a_task_attempts_id(h: Harness, client: Any, pid: str) -> None:
     reply = client.post("/v1/promises", {"id": pid}, operator=True)
+    assert reply.status == 400, reply.text
     assert (reply.status, reply.json["error"]["code"]) == (400, "bad_request")
     assert "reserved" in reply.json["error"]["message"]
     assert h.store.get_promise(pid) is None

@@ -83,6 +83,7 @@ def test_a_request_from_a_web_page_or_a_rebound_name_is_403(
 
 def test_a_body_without_a_content_type_starts_no_run(server: LocalServer, h: Harness) -> None:
     status, body = call(server, "POST", "/v1/runs", {"flow": "one", "run_id": "plain"})
+    assert status == 415, body
     assert (status, body["error"]["code"]) == (415, "unsupported_media_type")
     status, _ = call(
         server, "POST", "/v1/runs", {"flow": "one", "run_id": "plain"}, {"Content-Type": "text/plain"}
