@@ -178,6 +178,9 @@ def _gate(app: ApiGatewayResolver, event: Mapping[str, Any], method: str, path: 
     api = getattr(app, GATE, None)
     if not isinstance(api, Api):
         return None
+    stage = (event.get("requestContext") or {}).get("stage")
+    if isinstance(stage, str) and stage != "$default" and path.startswith(f"/{stage}/"):
+        path = path[len(stage) + 1 :]  # an API Gateway stage prefix, as powertools strips it
     try:
         api.gate(event, method, path)
     except Exception as exc:  # noqa: BLE001 - every refusal goes through the one error mapping

@@ -68,6 +68,20 @@ def test_an_unauthenticated_request_is_refused_before_its_body_is_read(client: A
     assert wrong_type.status == 401
 
 
+def test_behind_a_named_api_gateway_stage_credentials_still_come_before_parsing(make_client: Any) -> None:
+    from lambda_resolver.http import handle
+
+    from support.events import http_event
+
+    client = make_client(kind="http_api")
+    event = http_event(
+        "http_api", "POST", "/prod/v1/runs", body="{not json", headers={"content-type": "application/json"}
+    )
+    event["requestContext"]["stage"] = "prod"
+    answer = handle(event, None, client.app)
+    assert (answer["statusCode"], json.loads(answer["body"])) == (401, DENIED)
+
+
 def test_bodies_over_the_routes_cap_are_413_before_anything_else(
     client: Any, webhook_auth: dict[str, str]
 ) -> None:
@@ -175,6 +189,30 @@ def test_a_promise_from_before_nonces_takes_its_old_token_and_no_other(h: Harnes
     with_nonce = h.signer.token("legacy-1", "AAAAAAAAAAAAAAAA")
     assert client.post("/v1/promises/legacy-1/resolve", {"value": 1}, token=with_nonce).status == 401
     assert client.post("/v1/promises/legacy-1/resolve", {"value": 1}, token=legacy).status == 200
+
+
+def test_notebook_lib_settles_with_handles_of_either_form(h: Harness) -> None:
+    """notebook_lib is unchanged: a handle minted before nonces and one minted after both work."""
+    from lambda_resolver.http import Services, create_app
+    from lambda_resolver.http.local_server import serve
+    from notebook_lib import heartbeat, notify_done
+    from notebook_lib.handle import encode_handle
+
+    server = serve(create_app(Services(engine=lambda: h.engine, signer=h.signer)), "127.0.0.1", 0)
+    try:
+        now = h.clock.now()
+        legacy = Promise(id="nb-old", state=PromiseState.PENDING, created_at=now, timeout_at=now + 60_000)
+        h.store.create_promise(legacy)
+        old_handle = encode_handle(server.url, "nb-old", h.signer.token("nb-old"))
+        h.engine.standalone.create("nb-new", job={"job_id": 1})
+        new_token = _handle(h, "nb-new").token  # as the launcher handed it out, sent to this server
+        new_handle = encode_handle(server.url, "nb-new", new_token)
+        for pid, handle in (("nb-old", old_handle), ("nb-new", new_handle)):
+            assert heartbeat(handle=handle, timeout_s=10)["state"] == "PENDING"
+            done = notify_done({"pid": pid}, handle=handle, timeout_s=10)
+            assert (done["state"], done["value"]) == ("RESOLVED", {"pid": pid})
+    finally:
+        server.close()
 
 
 def test_a_new_promises_token_carries_its_nonce_and_the_id_only_form_is_refused(
