@@ -293,6 +293,15 @@ def test_the_function_runs_python_312_on_arm_with_snapstart(cfn: dict[str, Any])
     assert len(of_type(cfn, "AWS::Lambda::Version")) == 1
 
 
+def test_the_url_keeps_the_logical_ids_sam_gave_it_so_an_update_keeps_the_url(cfn: dict[str, Any]) -> None:
+    public = {
+        "ResolverFunctionUrl",
+        "ResolverFunctionUrlPublicPermissions",
+        "ResolverFunctionURLInvokeAllowPublicAccess",
+    }
+    assert public <= set(cfn["Resources"])
+
+
 def test_the_function_url_is_public_and_serves_the_alias(cfn: dict[str, Any]) -> None:
     url = one(cfn, "AWS::Lambda::Url")["Properties"]
     assert url["AuthType"] == "NONE"  # authentication is in the app: promise tokens, operator key, Basic
