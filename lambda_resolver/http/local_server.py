@@ -305,8 +305,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         # The method and path only: a query string can carry a value (Resonate's /resolve).
-        path = self.path.partition("?")[0][:200]
-        log.debug("local server: %s %s -> %s", self.command, path, code)
+        # http.server's own refusals (414, 431) answer before the request line is parsed.
+        path = str(getattr(self, "path", "") or "-").partition("?")[0][:200]
+        log.debug("local server: %s %s -> %s", getattr(self, "command", None) or "-", path, code)
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("local server: " + format, *args)

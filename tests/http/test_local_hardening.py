@@ -210,3 +210,11 @@ def test_powertools_debug_logs_no_request_body_or_token(tmp_path: Path) -> None:
     assert "BODY-MARKER-7c1f" not in logs
     assert token not in logs and token.rsplit(".", 1)[1] not in logs
     assert OPERATOR_KEY not in logs
+
+
+def test_a_refusal_before_the_request_line_is_read_still_answers_in_the_error_shape(
+    server: LocalServer,
+) -> None:
+    """http.server's own 414 comes before the request line is parsed: the access log has no path."""
+    status, body = call(server, "GET", "/v1/runs/" + "x" * 70_000)
+    assert (status, body["error"]["code"]) == (414, "uri_too_long")
