@@ -27,7 +27,7 @@ from pydantic import BaseModel
 
 from lambda_resolver.http.errors import BodyTooLarge, UnsupportedMediaType
 from lambda_resolver.http.models import ConflictBody, ErrorBody
-from lambda_resolver.http.wire import JSON_TYPE, is_json_content_type
+from lambda_resolver.http.wire import JSON_TYPE, header, is_json_content_type
 
 F = TypeVar("F", bound=Callable[..., Any])
 Guard = Callable[[Mapping[str, str], Mapping[str, str]], object]
@@ -86,7 +86,7 @@ def check_media_type(headers: Mapping[str, str], body: str | None) -> None:
     """Refuse (415) a body that does not say it is ``application/json``. A request with no body
     and no Content-Type passes (a bodiless heartbeat); a body without one does not — a browser's
     cross-site form or ``text/plain`` POST must never count as JSON."""
-    content_type = headers.get("content-type")
+    content_type = header(headers, "Content-Type")
     if content_type is None and not body:
         return
     if not is_json_content_type(content_type):
