@@ -122,6 +122,18 @@ def test_a_run_document_stays_under_the_lambda_limit_and_each_value_is_readable(
     assert client.get("/v1/runs/big/tasks/nope", operator=True).status == 404
 
 
+def test_a_run_list_that_would_pass_the_limit_stops_early_and_says_so(h: Harness, client: Any) -> None:
+    h.publish(flow("p4", [job_task("only")], params={k: "" for k in "abcd"}, max_concurrent_runs=1000))
+    params = {k: k * 15_900 for k in "abcd"}  # just under the 64 KiB cap: about 64 KB per summary
+    for i in range(90):
+        h.start("p4", run_id=f"l{i:02d}", params=params)
+    reply = client.get("/v1/runs?limit=1000", operator=True)
+    assert reply.status == 200
+    assert len(json.dumps(reply.text)) < 6_000_000
+    assert reply.json["truncated"] is True and 0 < len(reply.json["runs"]) < 90
+    assert "truncated" not in client.get("/v1/runs?limit=10", operator=True).json
+
+
 def test_parameters_over_their_caps_are_413_and_nothing_is_stored(h: Harness, client: Any) -> None:
     h.publish(flow("p", [job_task("only")], params={"a": "", "b": ""}))
     one_big = client.post(
