@@ -77,7 +77,8 @@ PATHS = ("callback", "trigger")
 DOMAIN = "abcdefghijklmnop.lambda-url.us-east-1.on.aws"  # a Function URL host: the handler learns it
 TABLE = "lakehook-bench"
 PAT = "dapi-bench-token"
-OPERATOR_KEY = "bench-operator-key-0123456789"
+OPERATOR_KEY = "bench-operator-key-Xq7Lm2Rt9Vw4Kz8Hn3Bc6Yd1"  # 32+ characters, as the config requires
+WEBHOOK_PASSWORD = "bench-webhook-Pa7Qe2Ws9Rd4Tf8Yg3Uh6Ij1"  # noqa: S105 - a fixture
 SIGNING = {"active": "k1", "keys": {"k1": base64.b64encode(b"b" * 32).decode()}}
 PROJECT_PACKAGES = ("lambda_resolver", "notebook_lib")
 FUNCTION_ARN = "arn:aws:lambda:us-east-1:123456789012:function:lakehook-resolver:live"
@@ -213,9 +214,11 @@ class Stage:
         from lambda_resolver.http.local_server import request_event
 
         body = json.dumps({"value": {"rows": n, "table": "main.sales.daily"}}).encode()
+        # A token is bound to the promise's creation (its stored nonce), as the launcher mints it.
+        nonce = self.resolver._services.get_engine().get_promise(pid).nonce
         headers = [
             ("content-type", "application/json"),
-            ("authorization", f"Bearer {self.signer.token(pid)}"),
+            ("authorization", f"Bearer {self.signer.token(pid, nonce)}"),
             ("host", DOMAIN),
             ("user-agent", "python-requests/2.32 lakehook-notebook"),
         ]
@@ -256,7 +259,7 @@ def stage(home: Path) -> Iterator[Stage]:
             secrets = {
                 "signing": json.dumps({**SIGNING, "notify": "whsec_" + base64.b64encode(b"n" * 32).decode()}),
                 "databricks": json.dumps({"token": PAT}),
-                "webhook": json.dumps({"username": "databricks", "password": "bench-webhook-password"}),
+                "webhook": json.dumps({"username": "databricks", "password": WEBHOOK_PASSWORD}),
                 "operator": OPERATOR_KEY,
             }
             arns = {
