@@ -129,7 +129,7 @@ import sys, time
 out_path, mods_path = sys.argv[1], sys.argv[2]
 with open(mods_path) as f:
     mods = f.read().split()
-t0 = time.perf_counter()
+t0, c0 = time.perf_counter(), time.process_time()
 failed = []
 for m in mods:
     if m not in sys.modules:
@@ -137,11 +137,11 @@ for m in mods:
             __import__(m)  # the import statement's path: -X importtime traces it, import_module is not
         except Exception:
             failed.append(m)
-seconds = time.perf_counter() - t0
+seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - c0
 import json
 origins = {m: getattr(sys.modules.get(m), "__file__", None) for m in ("lambda_resolver", "pydantic")}
 with open(out_path, "w") as f:
-    json.dump({"seconds": seconds, "failed": failed, "origins": origins}, f)
+    json.dump({"seconds": seconds, "cpu_seconds": cpu_seconds, "failed": failed, "origins": origins}, f)
 """
 
 
@@ -712,6 +712,7 @@ def measure_twin(st: Stage, twin: Any, *, args: argparse.Namespace, work: Path) 
     if checks["zip_pyc"]["compiled"] or not checks["zip_no_pyc"]["compiled"]:
         raise RuntimeError(f"twin: {len(checks['zip_pyc']['compiled'])} sources compiled despite the .pyc")
     samples: dict[str, list[float]] = {c: [] for c in runs}
+    cpu: dict[str, list[float]] = {c: [] for c in runs}
     for i in range(args.zip_runs + 1):  # interleaved, so load drifts hit every condition alike
         for condition, (modules_file, env) in runs.items():
             result = import_once(modules_file, env, work, python=twin.python)
@@ -719,6 +720,7 @@ def measure_twin(st: Stage, twin: Any, *, args: argparse.Namespace, work: Path) 
                 raise RuntimeError(f"twin {condition}: {result['failed'][:5]} did not import")
             if i > 0:  # the first round is discarded, as for warm
                 samples[condition].append(result["seconds"])
+                cpu[condition].append(result["cpu_seconds"])
     out: dict[str, Any] = {
         "python": checks["zip_pyc"]["version"],
         "modules": len(modules),
@@ -727,17 +729,13 @@ def measure_twin(st: Stage, twin: Any, *, args: argparse.Namespace, work: Path) 
         ),
         "sources_compiled": {c: len(d["compiled"]) for c, d in checks.items()},
         "import_ms": {c: stats_ms(v) for c, v in samples.items()},
+        "import_cpu_ms": {c: stats_ms(v) for c, v in cpu.items()},
     }
-    pairs = [(a - b) / b for a, b in zip(samples["zip_pyc"], samples["zip_libraries_only"], strict=True)]
-    med = {c: statistics.median(v) for c, v in samples.items()}
-    out["lakehook_share"] = {
-        "goal": GOAL_SHARE,
-        "of_medians": round((med["zip_pyc"] - med["zip_libraries_only"]) / med["zip_libraries_only"], 3),
-        "median_of_runs": round(statistics.median(pairs), 3),
-        "p90_of_runs": round(sorted(pairs)[max(0, math.ceil(0.9 * len(pairs)) - 1)], 3),
-        "lakehook_ms_of_medians": round((med["zip_pyc"] - med["zip_libraries_only"]) * 1000, 1),
-    }
-    out["lakehook_share"]["met"] = out["lakehook_share"]["of_medians"] <= GOAL_SHARE
+    # CPU time is the figure the goal is read on: other work on the machine stretches wall time
+    # (and the floor can then come out slower than the whole), much less a process's own CPU time.
+    out["lakehook_share"] = {"goal": GOAL_SHARE, "cpu": share(cpu), "wall": share(samples)}
+    cpu_share = out["lakehook_share"]["cpu"]["of_medians"]
+    out["lakehook_share"]["met"] = None if cpu_share < 0 else cpu_share <= GOAL_SHARE
     stderrs = [
         import_once(full, envs["zip_pyc"], work, importtime=True, python=twin.python)[1]
         for _ in range(args.profile_runs)
@@ -754,6 +752,19 @@ def measure_twin(st: Stage, twin: Any, *, args: argparse.Namespace, work: Path) 
         out["first_request_ms"] = {c: first_request(p) for c, p in probes.items()}
     out["load_1m"] = round(os.getloadavg()[0], 2)
     return out
+
+
+def share(samples: Mapping[str, Sequence[float]]) -> dict[str, Any]:
+    """lakehook's share over the libraries' floor: of the medians, and per interleaved round."""
+    full, floor = samples["zip_pyc"], samples["zip_libraries_only"]
+    pairs = sorted((a - b) / b for a, b in zip(full, floor, strict=True))
+    med_full, med_floor = statistics.median(full), statistics.median(floor)
+    return {
+        "of_medians": round((med_full - med_floor) / med_floor, 3),
+        "lakehook_ms_of_medians": round((med_full - med_floor) * 1000, 1),
+        "median_of_runs": round(statistics.median(pairs), 3),
+        "p90_of_runs": round(pairs[max(0, math.ceil(0.9 * len(pairs)) - 1)], 3),
+    }
 
 
 def defaultdict_count(items: Any) -> dict[str, int]:
@@ -896,7 +907,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "interpreters with PYTHONDONTWRITEBYTECODE; boto3/botocore from a 3.12 environment; "
             "zip_pyc / zip_no_pyc / zip_libraries_only interleaved, one discarded round; "
             "sources_compiled is an audit-hook check of each condition; lakehook_share = (zip_pyc - "
-            "zip_libraries_only) / zip_libraries_only",
+            "zip_libraries_only) / zip_libraries_only, on process CPU time (the goal) and on wall time; "
+            "met is null when the floor came out slower than the whole (noise)",
             "p90": "nearest rank",
             "first_request_ms": "fresh interpreter: import the handler, then two events; first_event "
             "includes secrets, boto3 clients, DynamoDB calls against moto over loopback HTTP",
@@ -954,15 +966,23 @@ def print_table(doc: Mapping[str, Any]) -> None:
                     f"(n={st['n']}, {st['min_ms']}-{st['max_ms']})",
                 )
             )
-        share = t["lakehook_share"]
-        rows.append(
-            (
-                "zip twin: lakehook's share over the libraries",
-                f"{share['of_medians']:.1%} of medians ({share['lakehook_ms_of_medians']} ms), "
-                f"per run median {share['median_of_runs']:.1%}, p90 {share['p90_of_runs']:.1%} "
-                f"(goal <= {share['goal']:.0%})",
+        for cond, st in t["import_cpu_ms"].items():
+            rows.append(
+                (
+                    f"zip twin: callback import CPU time, {cond}",
+                    f"median {st['median_ms']} ms, p90 {st['p90_ms']} ms",
+                )
             )
-        )
+        for kind in ("cpu", "wall"):
+            sh = t["lakehook_share"][kind]
+            rows.append(
+                (
+                    f"zip twin: lakehook's share over the libraries ({kind})",
+                    f"{sh['of_medians']:.1%} of medians ({sh['lakehook_ms_of_medians']} ms), "
+                    f"per round median {sh['median_of_runs']:.1%}, p90 {sh['p90_of_runs']:.1%} "
+                    f"(goal <= {t['lakehook_share']['goal']:.0%})",
+                )
+            )
         top = t["own_modules_pyc"]["modules"][:6]
         rows.append(
             (
