@@ -152,6 +152,10 @@ class DynamoDBLocal:
         cmd = [
             *pdeath,
             "java",
+            # a short-lived JVM on a small machine: the quick compiler only, one GC thread, bounded
+            "-XX:TieredStopAtLevel=1",
+            "-XX:+UseSerialGC",
+            "-Xmx1g",
             f"-Djava.library.path={jar.parent / 'DynamoDBLocal_lib'}",
             "-jar",
             str(jar),
