@@ -94,13 +94,16 @@ def every(k: int, plan: Plan) -> Plan:
     return pick
 
 
-def throttling() -> Plan:
-    """Throttling, as DynamoDB answers a single request (either code, in turn) or a transaction
-    over its limits."""
+def throttling(k: int) -> Plan:
+    """Throttling, as DynamoDB answers it: one single-item request in ``k`` refused once (either
+    code, in turn), and every transaction refused once (``ThrottlingError``)."""
     codes = itertools.cycle(["ThrottlingException", "ProvisionedThroughputExceededException"])
+    single = every(k, lambda op, body, n: (next(codes), {}))
 
     def plan(op: str, body: dict[str, Any], n: int) -> tuple[str, dict[str, Any]] | None:
-        return canceled(body, "ThrottlingError") if op == "TransactWriteItems" else (next(codes), {})
+        if op == "TransactWriteItems":
+            return canceled(body, "ThrottlingError") if n == 0 else None
+        return single(op, body, n)
 
     return plan
 
@@ -206,9 +209,10 @@ def clean(new_store: Any) -> dict[str, Any]:
 def test_throttled_requests_are_retried_and_lose_nothing(new_store: Any, clean: dict[str, Any]) -> None:
     """botocore retries a throttled request (backing off), a throttled transaction is the
     store's to try again: the life ends as without throttling."""
-    refusals = Refusals(every(20, throttling()))
+    refusals = Refusals(throttling(20))
     assert outcome(live(new_store(refusals))) == clean
-    assert sum(refusals.refused.values()) >= 4, refusals.refused
+    assert refusals.refused["TransactWriteItems: TransactionCanceledException"] == 2, refusals.refused
+    assert refusals.refused.total() >= 2 + 4, refusals.refused
 
 
 def test_a_callback_throttled_past_botocores_attempts_is_accepted_when_sent_again(

@@ -26,6 +26,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -109,16 +110,23 @@ def loopback_up() -> None:
             fcntl.ioctl(sock, siocsifflags, struct.pack("16sH22x", b"lo", flags | iff_up))
 
 
+_session_lock = threading.Lock()
+_session: Any = None
+
+
 def client(endpoint: str, **config: Any) -> Any:
-    """A plain botocore DynamoDB client of ``endpoint``: no lock, default retries (as the
-    resolver's), a connection pool for 64 threads."""
+    """A new plain botocore DynamoDB client of ``endpoint``: no lock, default retries (as the
+    resolver's), a connection pool for 64 threads. One botocore session per process, as in
+    lambda_resolver.awsclient: a session loads the service model once."""
+    global _session  # one session per process, built on first use
     import botocore.config
     import botocore.session
 
     cfg = botocore.config.Config(max_pool_connections=64, **config)
-    return botocore.session.get_session().create_client(
-        "dynamodb", endpoint_url=endpoint, config=cfg, **CREDENTIALS
-    )
+    with _session_lock:  # a botocore session is not safe to build clients from concurrently
+        if _session is None:
+            _session = botocore.session.get_session()
+        return _session.create_client("dynamodb", endpoint_url=endpoint, config=cfg, **CREDENTIALS)
 
 
 def server_header(ddb: Any) -> str:
