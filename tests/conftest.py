@@ -26,6 +26,8 @@ def dynamodb_local_server() -> Iterator[dynamodb_local.DynamoDBLocal]:
         assert reason.startswith(SKIP_PREFIX)
         pytest.skip(reason)
     server = dynamodb_local.DynamoDBLocal.start()
+    # what only DynamoDB Local answers: Jetty (moto's server is Werkzeug, AWS says "Server")
+    assert dynamodb_local.server_header(server.client()).startswith("Jetty"), "not DynamoDB Local"
     yield server
     server.stop()
 
