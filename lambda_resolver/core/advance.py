@@ -9,6 +9,7 @@ operations — and never scans the run.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from lambda_resolver.core import notifications
@@ -30,6 +31,18 @@ from lambda_resolver.core.models import (
 T = TaskState
 
 
+@dataclass(frozen=True)
+class Moved:
+    """A task as the move that returned it left it: the next step starts from it instead of
+    reading it again. ``claimed``: the move was a claim, so its attempt has no promise yet."""
+
+    task: Task
+    claimed: bool = False
+
+
+Next = list["str | Moved"]  # what to look at next: a task key to read, or a task just written
+
+
 class Advancer:
     """Moves tasks through the task machine (``task_machine``), one conditional write at a time."""
 
@@ -37,27 +50,54 @@ class Advancer:
         self.ctx = ctx
 
     # -- the loop -----------------------------------------------------------------------------
-    def drive(self, run: Run, key: str) -> None:
-        """Advance ``key`` and whatever its advance makes ready, until nothing moves."""
-        manifest = self.ctx.manifest(run.flow, run.flow_version)
-        work = [key]
-        while work:
-            k = work.pop()
-            task = self.ctx.store.get_task(run.run_id, k)
-            if task is None:
-                log.error("run %s has no task %s", run.run_id, k)
-                continue
-            work.extend(self.step(run, manifest, task))
+    def drive(self, run: Run, key: str, *, promise: Promise | None = None) -> None:
+        """Advance ``key`` and whatever its advance makes ready, until nothing moves.
 
-    def step(self, run: Run, manifest: FlowManifest, t: Task) -> list[str]:
-        """One move of one task. Returns the tasks to look at next (itself when it moved)."""
+        ``promise``: the task's attempt's promise, as a settle just wrote it (not read again).
+        A task a move returns is stepped from that record, not read again; a finished task is
+        counted off (its propagation completed) only once the children its outcome made ready
+        have started, so they start as early as they can — a crash in between leaves it due, and
+        delivering its edges again changes nothing."""
+        manifest = self.ctx.manifest(run.flow, run.flow_version)
+        known: dict[str, Promise | None] = {promise.id: promise} if promise is not None else {}
+        finished: list[Task] = []
+        work: Next = [key]
+        while work:
+            item = work.pop()
+            if isinstance(item, Moved):
+                task: Task | None = item.task
+                if item.claimed and item.task.promise_id:
+                    known[item.task.promise_id] = None
+            else:
+                task = self.ctx.store.get_task(run.run_id, item)
+            if task is None:
+                log.error("run %s has no task %s", run.run_id, item)
+                continue
+            work.extend(self.step(run, manifest, task, known, finished))
+        for t in finished:
+            self._complete(run, manifest, t)
+
+    def step(
+        self,
+        run: Run,
+        manifest: FlowManifest,
+        t: Task,
+        known: dict[str, Promise | None],
+        finished: list[Task],
+    ) -> Next:
+        """One move of one task. Returns the tasks to look at next (itself when it moved).
+        ``known`` holds promises already in hand (None: known not to exist yet); a finished task
+        whose outcome was delivered goes to ``finished``."""
         spec = manifest.task(t.key)
         if t.state is T.WAITING:
             if run.stop_reason:
                 return self._move(t, T.CANCELED, {"settled_at": self.ctx.now()})
             return self._evaluate(run, spec, t) if t.waiting <= 0 else []
         if t.state in ACTIVE_TASK_STATES:
-            p = self.ctx.store.get_promise(t.promise_id) if t.promise_id else None
+            if t.promise_id in known:
+                p = known.pop(t.promise_id)  # in hand once: later steps read it afresh
+            else:
+                p = self.ctx.store.get_promise(t.promise_id) if t.promise_id else None
             if p is not None and p.state.settled:
                 if t.state is T.TRIGGERING:
                     p = kind_of(spec).before_finish(self, Attempt(run, manifest, spec, t, p))
@@ -70,11 +110,13 @@ class Advancer:
                 return self._move(t, T.CANCELED, {"settled_at": self.ctx.now()})
             return self._next_attempt(t) if (t.due_at or 0) <= self.ctx.now() else []
         if not t.propagated:
-            return self._propagate(run, manifest, t)
+            ready = self._propagate(run, manifest, t)
+            finished.append(t)
+            return ready
         return []
 
     # -- WAITING → TRIGGERING | skipped ---------------------------------------------------------
-    def _evaluate(self, run: Run, spec: TaskSpec, t: Task) -> list[str]:
+    def _evaluate(self, run: Run, spec: TaskSpec, t: Task) -> Next:
         if run.stop_reason:
             return self._move(t, T.CANCELED, {"settled_at": self.ctx.now()})
         target = tm.evaluate(spec.run_if, (tm.EdgeOutcome(o) for o in t.deps.values()))
@@ -82,7 +124,7 @@ class Advancer:
             return self._claim(t, 1)
         return self._move(t, target, {"settled_at": self.ctx.now()})
 
-    def _claim(self, t: Task, attempt: int) -> list[str]:
+    def _claim(self, t: Task, attempt: int) -> Next:
         """The claim: one conditional write; exactly one caller wins it and starts the attempt."""
         now = self.ctx.now()
         changes = {
@@ -94,19 +136,17 @@ class Advancer:
             "run_page_url": None,
         }
         try:
-            self.ctx.writes.move_task(t, T.TRIGGERING, changes)
+            claimed = self.ctx.writes.move_task(t, T.TRIGGERING, changes)
         except StoreConflict:
             return []  # another caller claimed it
         self.ctx.event("task_claimed", {"run_id": t.run_id, "task_key": t.key, "attempt": attempt})
-        return [t.key]
+        return [Moved(claimed, claimed=True)]
 
-    def _next_attempt(self, t: Task) -> list[str]:
+    def _next_attempt(self, t: Task) -> Next:
         return self._claim(t, t.attempt + 1)
 
     # -- TRIGGERING → RUNNING ----------------------------------------------------------------------
-    def _launch(
-        self, run: Run, manifest: FlowManifest, spec: TaskSpec, t: Task, p: Promise | None
-    ) -> list[str]:
+    def _launch(self, run: Run, manifest: FlowManifest, spec: TaskSpec, t: Task, p: Promise | None) -> Next:
         """Create the attempt's promise (once) and let the task's kind start it."""
         ctx = self.ctx
         assert t.promise_id is not None
@@ -132,7 +172,7 @@ class Advancer:
             return self.settle_self(spec, t, PromiseState.REJECTED_CANCELED, error=error)
         return kind_of(spec).start(self, Attempt(run, manifest, spec, t, p))
 
-    def mark_running(self, t: Task, p: Promise, run_id: int | None, url: str | None) -> list[str]:
+    def mark_running(self, t: Task, p: Promise, run_id: int | None, url: str | None) -> Next:
         """The attempt started (``run_id`` its Databricks run; None: nothing to start)."""
         ctx = self.ctx
         if run_id is not None:
@@ -152,10 +192,10 @@ class Advancer:
         if run_id is not None:
             changes.update(databricks_run_id=run_id, run_page_url=url)
         try:
-            ctx.writes.move_task(t, T.RUNNING, changes)
+            running = ctx.writes.move_task(t, T.RUNNING, changes)
         except StoreConflict:
             return []  # the attempt already finished (a fast callback) or was re-driven
-        return [t.key] if p.state.settled else []
+        return [Moved(running)] if p.state.settled else []
 
     def settle_self(
         self,
@@ -165,7 +205,7 @@ class Advancer:
         *,
         value: Any = None,
         error: dict[str, Any] | None = None,
-    ) -> list[str]:
+    ) -> Next:
         """Settle the attempt's own promise (a condition, a launch failure, a cancel)."""
         assert t.promise_id is not None
         now = self.ctx.now()
@@ -178,7 +218,7 @@ class Advancer:
         return self.finish_attempt(spec, t, p)
 
     # -- RUNNING → finished | RETRY_WAIT ---------------------------------------------------------
-    def finish_attempt(self, spec: TaskSpec, t: Task, p: Promise) -> list[str]:
+    def finish_attempt(self, spec: TaskSpec, t: Task, p: Promise) -> Next:
         """Move a task whose attempt's promise is settled to its result, or to RETRY_WAIT."""
         ctx = self.ctx
         now = ctx.now()
@@ -205,29 +245,30 @@ class Advancer:
             changes["due_at"] = _keep_due(t.due_at, grace, grace + ctx.settings.check_interval_ms)
             changes["propagated"] = False
         try:
-            ctx.writes.move_task(t, result.state, changes)
+            done = ctx.writes.move_task(t, result.state, changes)
         except StoreConflict:
             return []
         ctx.event(
             "task_finished",
             {"run_id": t.run_id, "task_key": t.key, "attempt": t.attempt, "state": result.state.value},
         )
-        return [t.key]
+        return [Moved(done)]
 
-    def _move(self, t: Task, target: TaskState, extra: dict[str, Any]) -> list[str]:
+    def _move(self, t: Task, target: TaskState, extra: dict[str, Any]) -> Next:
         """A move into a finished state without running (skipped, or canceled)."""
         changes = {"due_at": self.ctx.now() + self.ctx.settings.propagate_grace_ms}
         changes.update(extra)
         try:
-            self.ctx.writes.move_task(t, target, changes)
+            moved = self.ctx.writes.move_task(t, target, changes)
         except StoreConflict:
             return []
-        return [t.key]
+        return [Moved(moved)]
 
     # -- finished → dependents ---------------------------------------------------------------------
-    def _propagate(self, run: Run, manifest: FlowManifest, t: Task) -> list[str]:
-        """Deliver this task's outcome to each dependent — O(out-degree) — then count it off."""
-        ready: list[str] = []
+    def _propagate(self, run: Run, manifest: FlowManifest, t: Task) -> Next:
+        """Deliver this task's outcome to each dependent — O(out-degree) — and claim (or skip)
+        those it made ready; :meth:`_complete` then counts it off."""
+        ready: Next = []
         for child in manifest.children(t.key):
             spec = manifest.task(child)
             dep = next(d for d in spec.depends_on if d.task_key == t.key)
@@ -238,6 +279,11 @@ class Advancer:
                 # the work findable: either this task is still due, or the child is claimed.
                 # The claim is conditional: of all parents finishing at once, exactly one wins.
                 ready.extend(self._evaluate(run, spec, c))
+        return ready
+
+    def _complete(self, run: Run, manifest: FlowManifest, t: Task) -> None:
+        """Mark a finished task's propagation done, exactly once; a leaf counts off its run, and
+        the last leaf decides the run's result."""
         leaf = manifest.is_leaf(t.key)
         after = self.ctx.writes.complete_propagation(
             run.run_id,
@@ -247,7 +293,6 @@ class Advancer:
         )
         if after is not None and leaf and after.open_leaves <= 0:
             self.finalize(after)
-        return ready
 
     def finalize(self, run: Run) -> Run | None:
         """Decide the run's result once no leaf is open. One conditional write; idempotent."""

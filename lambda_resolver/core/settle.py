@@ -111,7 +111,7 @@ class Settler:
         if p.run_id is not None and p.task_key is not None:
             run = self.ctx.store.get_run(p.run_id)
             if run is not None:
-                self.advancer.drive(run, p.task_key)
+                self.advancer.drive(run, p.task_key, promise=p)
         else:
             self.standalone.after_settle(p)
 

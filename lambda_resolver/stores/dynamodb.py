@@ -112,13 +112,22 @@ class DynamoStore(RunTasks):
         label: str,
     ) -> R:
         """Apply ``changes`` to the record at ``key`` if ``expect`` holds (``condition`` is the
-        same test as a DynamoDB expression). Optimistic: see the module docstring."""
-        item = self._table.get(key)
+        same test as a DynamoDB expression). Optimistic: see the module docstring. It starts from
+        the item this thread last read or wrote at ``key`` when there is one (:meth:`Table.recent`):
+        the write's ``ver`` condition catches a change since, and the retry starts from ALL_OLD."""
+        item = self._table.recent(key)
+        fresh = item is None  # a remembered item is only a guess until the write confirms it
+        if fresh:
+            item = self._table.get(key)
         for _ in range(_REWRITE_TRIES):
             if item is None:
                 raise NotFound(f"{label} does not exist")
             current = decode(item)
-            if not expect(current):  # as the conditional write would fail: skip paying for it
+            if not expect(current):
+                if not fresh:  # the guess may be old: decide on the item as it is now
+                    item, fresh = self._table.get(key), True
+                    continue
+                # as the conditional write would fail: skip paying for it
                 raise StoreConflict(f"{label} is {current.state.value}", current)
             doc = to_doc(current)
             doc.update(plain(changes))
@@ -138,7 +147,7 @@ class DynamoStore(RunTasks):
             try:
                 return decode(self._table.update(key, update, condition=cond, expr=e))
             except ConditionFailed as lost:
-                item = lost.item  # someone else changed it: decide again from what is there now
+                item, fresh = lost.item, True  # someone else changed it: decide again on what is there
         if item is None:
             raise NotFound(f"{label} does not exist")
         raise StoreConflict(f"{label} keeps changing; gave up after {_REWRITE_TRIES} tries", decode(item))

@@ -9,6 +9,7 @@ the per-action reasons) — and builds the botocore client lazily on first use.
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
@@ -89,12 +90,40 @@ class Expr:
         return out
 
 
+SEEN_ITEMS = 256  # per thread: enough for one settle's records, small enough to stay fresh
+
+
 class Table:
-    """One DynamoDB table, through an injected (or lazily built) low-level client."""
+    """One DynamoDB table, through an injected (or lazily built) low-level client.
+
+    Each thread remembers the items it last read or wrote (:meth:`recent`), so a change that
+    reads a record to merge into it can start from the item the same request just read or
+    wrote instead of reading it again. That is safe because every such change is conditional on
+    the item's ``ver``: a remembered item someone has changed since only costs a lost write,
+    which answers with the current item (``ALL_OLD``)."""
 
     def __init__(self, name: str, client: Any | None = None) -> None:
         self.name = name
         self._client = client
+        self._seen = threading.local()
+
+    def _memory(self) -> dict[tuple[str, str], Item]:
+        memory: dict[tuple[str, str], Item] | None = getattr(self._seen, "items", None)
+        if memory is None or len(memory) >= SEEN_ITEMS:
+            memory = self._seen.items = {}
+        return memory
+
+    def remember(self, key: Key, item: Item | None) -> None:
+        """Note ``item`` as what this thread last saw at ``key`` (None: forget it)."""
+        ident = (key["PK"]["S"], key["SK"]["S"])
+        if item is None:
+            self._memory().pop(ident, None)
+        else:
+            self._memory()[ident] = item
+
+    def recent(self, key: Key) -> Item | None:
+        """The item this thread last read or wrote at ``key``, if it remembers one."""
+        return self._memory().get((key["PK"]["S"], key["SK"]["S"]))
 
     @property
     def client(self) -> Any:
@@ -107,6 +136,7 @@ class Table:
     def get(self, key: Key, *, consistent: bool = True) -> Item | None:
         resp = self.client.get_item(TableName=self.name, Key=key, ConsistentRead=consistent)
         item: Item | None = resp.get("Item")
+        self.remember(key, item)
         return item
 
     def existing(self, key: Key, item: Item | None) -> Item:
@@ -129,16 +159,21 @@ class Table:
 
     def update(self, key: Key, update: str, *, condition: str, expr: Expr) -> Item:
         """A conditional UpdateItem. Returns the item after it; raises ConditionFailed(current)."""
-        resp = self._write(
-            self.client.update_item,
-            Key=key,
-            UpdateExpression=update,
-            ConditionExpression=condition,
-            ReturnValues="ALL_NEW",
-            ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            **expr.kwargs(),
-        )
+        try:
+            resp = self._write(
+                self.client.update_item,
+                Key=key,
+                UpdateExpression=update,
+                ConditionExpression=condition,
+                ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                **expr.kwargs(),
+            )
+        except ConditionFailed as lost:
+            self.remember(key, lost.item)
+            raise
         item: Item = resp["Attributes"]
+        self.remember(key, item)
         return item
 
     def _write(self, call: Any, **kwargs: Any) -> Any:
@@ -166,6 +201,12 @@ class Table:
         from botocore.exceptions import ClientError
 
         items = [{op: {"TableName": self.name, **body} for op, body in a.items()} for a in actions]
+        for action in actions:  # what a transaction changes is read afresh next time
+            for body in action.values():
+                if "Key" in body:
+                    self.remember(body["Key"], None)
+                elif "Item" in body:
+                    self.remember({"PK": body["Item"]["PK"], "SK": body["Item"]["SK"]}, None)
         try:
             self.client.transact_write_items(TransactItems=items)
         except ClientError as exc:

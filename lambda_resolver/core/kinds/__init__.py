@@ -15,7 +15,7 @@ from lambda_resolver.core.manifest import FlowManifest, TaskKind, TaskSpec
 from lambda_resolver.core.models import JSON, Promise, Run, Task
 
 if TYPE_CHECKING:
-    from lambda_resolver.core.advance import Advancer
+    from lambda_resolver.core.advance import Advancer, Next
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ class Kind(Protocol):
     waits_outside: bool
     decision: bool
 
-    def start(self, adv: Advancer, a: Attempt) -> list[str]:
+    def start(self, adv: Advancer, a: Attempt) -> Next:
         """Start attempt ``a`` (its promise is pending). Returns the tasks to look at next."""
         ...
 

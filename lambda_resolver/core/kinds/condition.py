@@ -14,7 +14,7 @@ from lambda_resolver.core.models import JSON, Promise, PromiseState
 from lambda_resolver.core.substitution import ReferenceResolver
 
 if TYPE_CHECKING:
-    from lambda_resolver.core.advance import Advancer
+    from lambda_resolver.core.advance import Advancer, Next
     from lambda_resolver.core.kinds import Attempt
 
 
@@ -26,7 +26,7 @@ class Condition:
     waits_outside = False
     decision = True
 
-    def start(self, adv: Advancer, a: Attempt) -> list[str]:
+    def start(self, adv: Advancer, a: Attempt) -> Next:
         spec, t = a.spec, a.task
         assert spec.condition is not None
         c = spec.condition

@@ -12,7 +12,7 @@ from lambda_resolver.core.manifest import TaskKind
 from lambda_resolver.core.models import JSON, Promise
 
 if TYPE_CHECKING:
-    from lambda_resolver.core.advance import Advancer
+    from lambda_resolver.core.advance import Advancer, Next
     from lambda_resolver.core.kinds import Attempt
 
 
@@ -24,7 +24,7 @@ class External:
     waits_outside = True
     decision = False
 
-    def start(self, adv: Advancer, a: Attempt) -> list[str]:
+    def start(self, adv: Advancer, a: Attempt) -> Next:
         return adv.mark_running(a.task, a.promise, None, None)
 
     def before_finish(self, adv: Advancer, a: Attempt) -> Promise:

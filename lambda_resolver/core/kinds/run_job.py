@@ -19,7 +19,7 @@ from lambda_resolver.core.substitution import ReferenceResolver
 from notebook_lib.handle import encode_handle
 
 if TYPE_CHECKING:
-    from lambda_resolver.core.advance import Advancer
+    from lambda_resolver.core.advance import Advancer, Next
     from lambda_resolver.core.kinds import Attempt
     from lambda_resolver.core.manifest import FlowManifest
 
@@ -41,7 +41,7 @@ class RunJob:
     waits_outside = False
     decision = False
 
-    def start(self, adv: Advancer, a: Attempt) -> list[str]:
+    def start(self, adv: Advancer, a: Attempt) -> Next:
         ctx, spec, t, p = adv.ctx, a.spec, a.task, a.promise
         try:
             request = trigger_request(adv, a.run, a.manifest, spec, p)
