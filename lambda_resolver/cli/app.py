@@ -95,6 +95,7 @@ def main() -> None:
         bundle_cmds,
         history_cmds,
         local_cmds,
+        logs_cmd,
         publish_cmd,
         run_cmds,
     )
