@@ -22,6 +22,19 @@ def _plain_metavars(command: Any) -> None:
         else:
             name = str(param.name or "value").upper()
             param.metavar = name + ("..." if isinstance(param, TyperArgument) and param.nargs != 1 else "")
+        if type(param) is TyperArgument:
+            param.__class__ = _NamedArgument  # its name says what it is; no type column
+
+
+class _NamedArgument(TyperArgument):
+    """An argument shown by its name alone (``FLOW``), without a ``<str>`` type column."""
+
+    def display_type_rich(self, ctx: Any) -> str | None:
+        return None
+
+    def _usage_display_name(self) -> str:
+        name = self.display_name_raw
+        return name if self.required else f"[{name}]"
 
 
 class _Command(TyperCommand):

@@ -75,10 +75,10 @@ class _EventPrinter:
     def __call__(self, name: str, fields: dict[str, Any]) -> None:
         line = _event_line(name, fields, self.url_flag)
         if line is not None:
-            cut = name != "task_claimed"  # a ready-to-paste command is never cut
-            out.print(
-                line, highlight=False, no_wrap=cut, overflow="ellipsis" if cut else "fold", soft_wrap=not cut
-            )
+            if name == "task_claimed":  # a ready-to-paste command is never cut
+                out.print(line, highlight=False, soft_wrap=True)
+            else:
+                out.print(line, highlight=False, no_wrap=True, overflow="ellipsis")
 
 
 def _start(stack: Any) -> None:

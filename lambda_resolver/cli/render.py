@@ -122,9 +122,9 @@ def summary_table(doc: dict[str, Any], waiting: Collection[str] = ()) -> Table:
     table = Table(title=f"{doc.get('flow')} · {doc.get('run_id')} · {doc.get('state')}", title_style="bold")
     table.add_column("task", no_wrap=True)
     table.add_column("state", no_wrap=True)
-    table.add_column("attempt", justify="right")
+    table.add_column("try", justify="right")
     table.add_column("time", justify="right", no_wrap=True)
-    table.add_column("promise", overflow="fold", min_width=12)
+    table.add_column("promise", no_wrap=True)
     table.add_column("Databricks run", no_wrap=True)
     table.add_column("value / error", no_wrap=True, overflow="ellipsis", ratio=1, min_width=10)
     for task in doc.get("tasks", []):
