@@ -14,6 +14,7 @@ from lambda_resolver.cli import bundle_cmds, local_cmds, logs_cmd, run_cmds  # n
 from lambda_resolver.cli.app import app
 from lambda_resolver.client import LakehookClient
 from lambda_resolver.local.stack import LocalStack
+
 from support.e2e import E2E_BUNDLE
 
 runner = CliRunner()
