@@ -24,10 +24,10 @@ from rich.markup import escape
 
 from lambda_resolver.cli.app import EXIT_RUN_FAILED, EXIT_USAGE, app
 from lambda_resolver.cli.bundle_cmds import BundleOpt, TargetOpt, VarOpt, parse_vars, print_problems
-from lambda_resolver.cli.remote import APPROVAL_VALUE
+from lambda_resolver.cli.remote import APPROVAL_VALUE, fail
 from lambda_resolver.cli.render import show_value, summary_table
 from lambda_resolver.cli.run_cmds import exit_code, follow
-from lambda_resolver.client import DEFAULT_URL, FINAL_RUN_STATES
+from lambda_resolver.client import DEFAULT_URL, FINAL_RUN_STATES, LakehookClientError
 from lambda_resolver.core.errors import CompileError
 
 out = Console()
@@ -191,11 +191,14 @@ def demo(
     try:
         with out.status("starting the resolver and a local workspace…"):
             _start(stack)
-        doc = _demo_run(LakehookClient(stack.url), stack, flow, started, signals)
+        try:
+            doc = _demo_run(LakehookClient(stack.url), stack, flow, started, signals)
+        except LakehookClientError as exc:
+            raise fail(exc) from None
         if signals.number:
             err.print("interrupted: stopping the local stack and cleaning up", highlight=False)
             raise typer.Exit(128 + signals.number)
-        out.print(summary_table(doc))
+        out.print(summary_table(doc, width=out.width))
         values = {t["task_key"]: t["value"] for t in doc["tasks"] if t.get("value") is not None}
         out.print("values passed downstream:")
         for key, value in values.items():
@@ -225,7 +228,9 @@ def _demo_run(client: Any, stack: Any, flow: str, started: float, signals: _Sign
         f"[dim]({time.monotonic() - started:.1f}s)[/]",
         highlight=False,
     )
-    run = client.start_run(flow, params={"run_date": dt.date.today().isoformat()}, run_id=None)
+    declared = {p["name"] for p in client.get_flow(flow).get("parameters", [])}
+    params = {"run_date": dt.date.today().isoformat()} if "run_date" in declared else {}
+    run = client.start_run(flow, params=params, run_id=None)
     budget = {"left": float(DEMO_LIMIT_S) - (time.monotonic() - started), "at": time.monotonic()}
     told: set[str] = set()
 

@@ -117,31 +117,51 @@ def run_tree(
     return Group(tree)
 
 
-def summary_table(doc: dict[str, Any], waiting: Collection[str] = ()) -> Table:
-    """One row a task: state, attempt, timing, promise id, Databricks run, value or error."""
-    table = Table(title=f"{doc.get('flow')} · {doc.get('run_id')} · {doc.get('state')}", title_style="bold")
-    table.add_column("task", no_wrap=True)
-    table.add_column("state", no_wrap=True)
-    table.add_column("try", justify="right")
-    table.add_column("time", justify="right", no_wrap=True)
-    table.add_column("promise", no_wrap=True)
-    table.add_column("Databricks run", no_wrap=True)
-    table.add_column("value / error", no_wrap=True, overflow="ellipsis", ratio=1, min_width=10)
+def summary_table(doc: dict[str, Any], waiting: Collection[str] = (), width: int | None = None) -> Table:
+    """One row a task: state, attempt, timing, promise id, Databricks run, value or error.
+
+    Every column but the last is as wide as its content (a promise id is never cut: it is
+    copied); the value or error gets what ``width`` (the terminal's) leaves, cut with an
+    ellipsis. On a narrow terminal the Databricks run column goes first (``lakehook logs`` has it).
+    """
+    rows: list[list[Any]] = []
     for task in doc.get("tasks", []):
         label, style = _state_label(task, waiting)
         detail = (
             Text(error_message(task), "red") if task.get("error") else Text(show_value(task.get("value")))
         )
-        table.add_row(
-            task["task_key"],
-            Text(label, style),
-            str(task.get("attempt") or ""),
-            duration(task),
-            task.get("promise_id") or "",
-            str(task.get("databricks_run_id") or ""),
-            detail,
+        rows.append(
+            [
+                task["task_key"],
+                Text(label, style),
+                str(task.get("attempt") or ""),
+                duration(task),
+                task.get("promise_id") or "",
+                str(task.get("databricks_run_id") or ""),
+                detail,
+            ]
         )
+    headers = ["task", "state", "try", "time", "promise", "Databricks run"]
+    widths = [max([len(h)] + [len(str(r[i])) for r in rows]) for i, h in enumerate(headers)]
+    keep = list(range(len(headers)))
+    if width is not None and width - _used(widths) < 16:
+        keep.remove(5)
+    table = Table(title=f"{doc.get('flow')} · {doc.get('run_id')} · {doc.get('state')}", title_style="bold")
+    for i in keep:
+        table.add_column(
+            headers[i], no_wrap=True, width=widths[i], justify="right" if i in (2, 3) else "left"
+        )
+    left = None if width is None else max(8, width - _used([widths[i] for i in keep]))
+    table.add_column("value / error", no_wrap=True, overflow="ellipsis", width=left)
+    for row in rows:
+        table.add_row(*[row[i] for i in keep], row[-1])
     return table
+
+
+def _used(widths: list[int]) -> int:
+    """Characters a table's columns of ``widths`` take, with padding and borders, plus the
+    last column's padding and border."""
+    return sum(widths) + 3 * len(widths) + 4
 
 
 def next_steps(doc: dict[str, Any], hints: dict[str, str], url_flag: str = "") -> list[str]:

@@ -94,7 +94,7 @@ def follow(
 def show_status(c: LakehookClient, doc: dict[str, Any]) -> None:
     """The run as a table, then what waits for approval and why tasks failed."""
     hints = approval_hints(c, FlowKinds(c), doc)
-    out.print(summary_table(doc, waiting=hints))
+    out.print(summary_table(doc, waiting=hints, width=out.width))
     print_next_steps(c, doc, hints)
 
 
