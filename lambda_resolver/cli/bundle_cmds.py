@@ -29,7 +29,7 @@ def parse_pairs(pairs: list[str] | None, option: str) -> dict[str, str]:
     for pair in pairs or []:
         name, sep, value = pair.partition("=")
         if not sep or not name:
-            err.print(f"[red]{option} {pair!r}: write name=value[/]")
+            err.print(f"[red]{option} {escape(pair)}: write name=value[/]", highlight=False)
             raise typer.Exit(EXIT_USAGE)
         result[name] = value
     return result

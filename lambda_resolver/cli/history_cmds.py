@@ -6,6 +6,7 @@ import json
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -48,7 +49,10 @@ def runs(  # noqa: PLR0917 - typer options
 ) -> None:
     """List runs, newest first; the last line says how to see the next page."""
     if state is not None and state.upper() not in RUN_STATES:
-        err.print(f"[red]--state {state!r} is not a run state;[/] use one of {', '.join(RUN_STATES)}")
+        err.print(
+            f"[red]--state {escape(state)} is not a run state;[/] use one of {', '.join(RUN_STATES)}",
+            highlight=False,
+        )
         raise typer.Exit(EXIT_USAGE)
     try:
         page = _client(url).runs_page(

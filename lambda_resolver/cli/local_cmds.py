@@ -149,6 +149,7 @@ def dev(  # noqa: PLR0917 - typer options
         variables=parse_vars(var),
         resonate_compat=resonate_compat,
         on_event=printer,
+        explain_events=True,
     )
     signals = _Signals()
     _start(stack)

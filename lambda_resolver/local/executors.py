@@ -52,7 +52,7 @@ def read_log(path: Path) -> tuple[str, bool] | None:
             data = f.read()
     except FileNotFoundError:
         return None
-    return data.decode(errors="replace"), size > MAX_LOG_BYTES
+    return data.decode(errors="replace").rstrip("\n"), size > MAX_LOG_BYTES  # as the tail reads
 
 
 class ManualExecutor:

@@ -90,6 +90,7 @@ class LocalStack:
         reconcile_interval_s: float = 0.5,
         settings: Mapping[str, int] | None = None,
         on_event: Callable[[str, dict[str, Any]], None] | None = None,
+        explain_events: bool = False,
     ) -> None:
         self.bundle_root = Path(bundle_root).resolve()
         self.state_dir = Path(state_dir).resolve() if state_dir else self.bundle_root / ".lakehook"
@@ -100,6 +101,7 @@ class LocalStack:
         self.reconcile_interval_s = reconcile_interval_s
         self.settings = {**LOCAL_SETTINGS, **dict(settings or {})}
         self.on_event = on_event
+        self.explain_events = explain_events  # add a failure's reason and a gate's promise to events
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self.server: Any = None
@@ -216,7 +218,7 @@ class LocalStack:
         log.debug("%s %s", name, fields)
         if self.on_event is None:
             return
-        if name in ("task_finished", "task_claimed"):
+        if self.explain_events and name in ("task_finished", "task_claimed"):
             fields = {**fields, **self._task_detail(name, fields)}
         self.on_event(name, fields)
 

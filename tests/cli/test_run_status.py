@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 import shlex
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
-from lambda_resolver.cli import bundle_cmds, local_cmds, logs_cmd, run_cmds  # noqa: F401 - they register
+from lambda_resolver.cli import bundle_cmds, history_cmds, local_cmds, logs_cmd, run_cmds  # noqa: F401
 from lambda_resolver.cli.app import app
 from lambda_resolver.client import LakehookClient
 from lambda_resolver.local.stack import LocalStack
@@ -47,6 +46,10 @@ def test_status_shows_an_approval_gate_as_waiting_with_the_line_that_resolves_it
     assert code == 0
     assert "WAITING FOR APPROVAL" in text
     assert "gate-1.build.1" in text  # every task's promise id
+    code, logs = cli(stack, "logs", "gate-1", "approve", "--json")
+    assert code == 0 and "started no Databricks run" in json.loads(logs)["note"]
+    code, logs = cli(stack, "logs", "gate-1", "ship", "--json")
+    assert code == 0 and json.loads(logs)["note"] == "the task has not started"
     line = next(x for x in text.splitlines() if "lakehook resolve" in x)
     argv = shlex.split(line[line.index("lakehook resolve") :])
     assert argv[:3] == ["lakehook", "resolve", "gate-1.approve.1"]
@@ -140,8 +143,28 @@ def test_dev_event_lines_say_why_a_task_failed_and_how_to_approve() -> None:
     assert published is not None and "nightly v3" in published and "{" not in published
 
 
-def test_a_command_that_cannot_reach_the_resolver_exits_2_in_one_line(tmp_path: Path) -> None:
-    result = runner.invoke(app, ["status", "r", "--url", "http://127.0.0.1:9"])
-    assert result.exit_code == 2
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["run", "fails"],
+        ["status", "r"],
+        ["resolve", "r.t.1"],
+        ["reject", "r.t.1"],
+        ["cancel", "r"],
+        ["runs"],
+        ["logs", "r", "t"],
+        ["graph", "fails", "-b", str(E2E_BUNDLE), "--run", "r"],
+    ],
+)
+def test_every_command_that_talks_to_a_resolver_takes_url_and_exits_2_when_it_is_down(
+    command: list[str],
+) -> None:
+    result = runner.invoke(app, [*command, "--url", "http://127.0.0.1:9"], env={"COLUMNS": "200"})
+    assert result.exit_code == 2, result.output
     assert "cannot reach the resolver at http://127.0.0.1:9" in result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_runs_lists_the_history_of_the_resolver_given_by_url(stack: LocalStack, failed_run: str) -> None:
+    code, text = cli(stack, "runs", "--flow", "fails")
+    assert code == 0 and failed_run in text
