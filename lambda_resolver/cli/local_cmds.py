@@ -83,7 +83,7 @@ class _EventPrinter:
 
 def _start(stack: Any) -> None:
     """Start the stack, or exit 2 saying why (the stack leaves no files behind it created)."""
-    from lambda_resolver.local.stack import StateDirBusy
+    from lambda_resolver.local.state_dir import StateDirBusy
 
     try:
         stack.start()

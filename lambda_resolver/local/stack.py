@@ -5,16 +5,13 @@ Everything listens on 127.0.0.1. State lives in ``state_dir`` (``.lakehook/`` by
 store, the workspace's runs and tokens, the signing key, per-run logs and the local volumes — so
 a restart (even after a kill) picks up where it stopped, with no duplicate run.
 
-One stack owns a state directory at a time: ``dev.lock`` in it is held with ``flock`` while the
-stack runs, released by :meth:`LocalStack.stop` and by the OS when the process dies. A stack
-that cannot start (the directory is in use, the port is taken, the bundle does not compile)
+One stack owns a state directory at a time (:func:`state_dir.lock_state_dir`). A stack that
+cannot start (the directory is in use, the port is taken, the bundle does not compile)
 removes the state directory again if it created it, so a refused start leaves nothing behind.
 """
 
 from __future__ import annotations
 
-import base64
-import json
 import logging
 import os
 import secrets
@@ -24,6 +21,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from lambda_resolver.local.state_dir import lock_state_dir, notify_secret, signing_key
 
 log = logging.getLogger("lakehook.dev")
 
@@ -38,41 +37,12 @@ LOCAL_SETTINGS: dict[str, int] = {
 }
 
 
-class StateDirBusy(RuntimeError):
-    """Another running stack holds the state directory's lock."""
-
-
 @dataclass
 class PublishReport:
     """What a publish changed: flow → new version, and flows left as they were."""
 
     published: dict[str, int] = field(default_factory=dict)
     unchanged: dict[str, int] = field(default_factory=dict)
-
-
-def signing_key(state_dir: Path) -> bytes:
-    """This stack's callback-token key: random on first start, kept (0600) so tokens survive restarts."""
-    path = state_dir / "signing-key.json"
-    if path.exists():
-        return base64.b64decode(json.loads(path.read_text())["key"])
-    key = secrets.token_bytes(32)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        json.dump({"key": base64.b64encode(key).decode()}, f)
-    return key
-
-
-def notify_secret(state_dir: Path) -> str:
-    """This stack's completion-webhook secret (``whsec_...``): random on first start, kept (0600)
-    apart from the callback-token key, so a local receiver verifies with it across restarts."""
-    path = state_dir / "notify-secret.json"
-    if path.exists():
-        return str(json.loads(path.read_text())["secret"])
-    secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        json.dump({"secret": secret}, f)
-    return secret
 
 
 class LocalStack:
@@ -126,31 +96,13 @@ class LocalStack:
         port is taken, CompileError when the bundle does not compile; each leaves no files."""
         created = not self.state_dir.exists()
         try:
-            self._lock_state_dir()
+            self._lock_fd = lock_state_dir(self.state_dir)
             return self._start()
         except BaseException:
             self.stop()
             if created:
                 shutil.rmtree(self.state_dir, ignore_errors=True)
             raise
-
-    def _lock_state_dir(self) -> None:
-        import fcntl
-
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.state_dir / "dev.lock", os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            holder = os.read(fd, 200).decode(errors="replace").strip() or "another process"
-            os.close(fd)
-            raise StateDirBusy(
-                f"{self.state_dir} is in use by another `lakehook dev` ({holder}); stop it, or give "
-                "this one its own --state-dir"
-            ) from None
-        os.ftruncate(fd, 0)
-        os.write(fd, f"pid {os.getpid()}".encode())
-        self._lock_fd = fd
 
     def _start(self) -> LocalStack:
         from lambda_resolver.core.ids import TokenSigner
