@@ -8,6 +8,7 @@ fixed length; a ready-to-paste command is never cut.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Collection
 from datetime import datetime
 from typing import Any
@@ -41,6 +42,7 @@ RUN_STYLES = {
     "PENDING": "dim",
 }
 APPROVAL = "WAITING FOR APPROVAL"
+_LOCAL_LOG = re.compile(r"\(log: ([^()]+\.log)\)$")
 FAILED_TASK_STATES = frozenset({"FAILED", "TIMEDOUT"})
 
 
@@ -175,6 +177,9 @@ def next_steps(doc: dict[str, Any], hints: dict[str, str], url_flag: str = "") -
             f"[red]✗ {escape(key)} {task['state']}:[/] {escape(error_message(task) or 'no reason given')}"
         )
         where = f"lakehook logs {doc.get('run_id')} {key}{url_flag}"
+        local = _LOCAL_LOG.search(error_message(task))
+        if local:  # the local workspace names the task's log file in the error
+            where = f"{local.group(1)}  ·  {where}"
         if task.get("run_page_url") and "//127.0.0.1:" not in task["run_page_url"]:  # local: no page
             where += f"  ·  run page {task['run_page_url']}"
         lines.append(f"  [dim]log:[/] {escape(where)}")

@@ -39,12 +39,13 @@ def approval_hints(c: LakehookClient, kinds: FlowKinds, doc: dict[str, Any]) -> 
 
 
 def print_next_steps(c: LakehookClient, doc: dict[str, Any], hints: dict[str, str]) -> None:
-    """Under a run: each approval to give (never cut) and each failure's reason (cut to width)."""
+    """Under a run: each approval to give and where each failure's log is (commands and paths,
+    never cut), and each failure's reason (cut to the terminal's width)."""
     for line in next_steps(doc, hints, url_flag(c)):
-        cut = "waits for approval" not in line
-        out.print(
-            line, highlight=False, no_wrap=cut, overflow="ellipsis" if cut else "fold", soft_wrap=not cut
-        )
+        if "waits for approval" in line or "log:[/]" in line:
+            out.print(line, highlight=False, soft_wrap=True)
+        else:
+            out.print(line, highlight=False, no_wrap=True, overflow="ellipsis")
 
 
 def follow(

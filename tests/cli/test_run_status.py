@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shlex
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -65,7 +66,10 @@ def test_status_of_a_failed_run_says_why_and_where_the_log_is(stack: LocalStack,
     code, text = cli(stack, "status", failed_run)
     assert code == 1
     assert "explode FAILED: ValueError: the input is bad" in text
-    assert f"log: lakehook logs {failed_run} explode --url {stack.url}" in text
+    log_line = next(x for x in text.splitlines() if x.strip().startswith("log:"))
+    path = log_line.split()[1]
+    assert path.endswith("/main.log") and "ValueError: the input is bad" in Path(path).read_text()
+    assert f"lakehook logs {failed_run} explode --url {stack.url}" in log_line
     assert "f1.explode.1" in text
 
 
