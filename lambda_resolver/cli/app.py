@@ -54,6 +54,10 @@ class _Group(TyperGroup):
         super().__init__(*args, **kwargs)
         _plain_metavars(self)
 
+    def get_params(self, ctx: Any) -> Any:
+        _plain_metavars(self)  # typer appends --install-completion and --show-completion later
+        return super().get_params(ctx)
+
     def get_help_option(self, ctx: Any) -> Any:
         option = super().get_help_option(ctx)
         if option is not None:

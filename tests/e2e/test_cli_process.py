@@ -171,3 +171,26 @@ def test_demo_cleans_up_on_sigterm_as_on_ctrl_c(
     proc.send_signal(sig)
     assert proc.wait(30) == 128 + sig
     assert not list(tmp_path.glob("lakehook-demo-*"))
+
+
+def test_shell_completion_completes_commands_and_options() -> None:
+    env = {"_LAKEHOOK_COMPLETE": "complete_bash", "COMP_CWORD": "1", "COMP_WORDS": "lakehook sta"}
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "lakehook")],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0 and done.stdout.split() == ["status"]
+    env.update(COMP_CWORD="4", COMP_WORDS="lakehook logs some-run some-task --fo")
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "lakehook")],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.stdout.split() == ["--follow"]
