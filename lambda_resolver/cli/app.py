@@ -84,6 +84,7 @@ app = _Typer(
 )
 
 EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_INTERRUPTED = 130  # Ctrl-C, as a shell reports it (128 + SIGINT)
 
 
 def _print_version(value: bool) -> None:

@@ -111,6 +111,10 @@ class _Signals:
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, self._handle)
 
+    def received(self) -> int:
+        """The signal that arrived (0: none yet)."""
+        return self.number
+
     def _handle(self, signum: int, _frame: object) -> None:
         self.number = signum
         self.event.set()
@@ -192,13 +196,15 @@ def demo(
     try:
         with out.status("starting the resolver and a local workspace…"):
             _start(stack)
+        if signals.received():  # stopped while starting: start no run
+            raise typer.Exit(128 + signals.received())
         try:
             doc = _demo_run(LakehookClient(stack.url), stack, flow, started, signals)
         except LakehookClientError as exc:
             raise fail(exc) from None
-        if signals.number:
+        if signals.received():
             err.print("interrupted: stopping the local stack and cleaning up", highlight=False)
-            raise typer.Exit(128 + signals.number)
+            raise typer.Exit(128 + signals.received())
         out.print(summary_table(doc, width=out.width))
         values = {t["task_key"]: t["value"] for t in doc["tasks"] if t.get("value") is not None}
         out.print("values passed downstream:")

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from lambda_resolver.cli.app import EXIT_OK, EXIT_RUN_FAILED, app
+from lambda_resolver.cli.app import EXIT_INTERRUPTED, EXIT_OK, EXIT_RUN_FAILED, app
 from lambda_resolver.cli.remote import UrlOpt, client, err, fail, out
 from lambda_resolver.client import LakehookClient, LakehookClientError
 
@@ -88,6 +88,9 @@ def logs(  # noqa: PLR0917 - typer options
         doc = _follow(c, run_id, task_key, attempt, 0.5) if follow else c.task_logs(run_id, task_key, attempt)
     except LakehookClientError as exc:
         raise fail(exc) from None
+    except KeyboardInterrupt:
+        err.print(f"stopped following; the task goes on (lakehook status {run_id})", highlight=False)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
     if as_json:
         typer.echo(json.dumps(doc, indent=2))
     else:

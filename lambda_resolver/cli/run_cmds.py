@@ -15,7 +15,7 @@ import typer
 from rich.live import Live
 from rich.markup import escape
 
-from lambda_resolver.cli.app import EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE, app
+from lambda_resolver.cli.app import EXIT_INTERRUPTED, EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE, app
 from lambda_resolver.cli.bundle_cmds import parse_pairs
 from lambda_resolver.cli.remote import FlowKinds, UrlOpt, client, err, fail, out, resolve_line, url_flag
 from lambda_resolver.cli.render import next_steps, run_tree, summary_table
@@ -49,6 +49,24 @@ def print_next_steps(c: LakehookClient, doc: dict[str, Any], hints: dict[str, st
 
 
 def follow(
+    c: LakehookClient,
+    run_id: str,
+    *,
+    as_json: bool,
+    poll_s: float = 0.5,
+    stop: Callable[[dict[str, Any], dict[str, str]], bool] | None = None,
+) -> dict[str, Any]:
+    """:func:`watch`, where Ctrl-C stops watching (exit 130), not the run."""
+    try:
+        return watch(c, run_id, as_json=as_json, poll_s=poll_s, stop=stop)
+    except KeyboardInterrupt:
+        err.print(
+            f"stopped watching; run {run_id} goes on (lakehook status {run_id}{url_flag(c)})", highlight=False
+        )
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+
+
+def watch(
     c: LakehookClient,
     run_id: str,
     *,

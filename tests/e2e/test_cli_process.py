@@ -194,3 +194,15 @@ def test_shell_completion_completes_commands_and_options() -> None:
         check=False,
     )
     assert done.stdout.split() == ["--follow"]
+
+
+def test_ctrl_c_stops_watching_a_run_not_the_run(dev: Dev, procs: list[subprocess.Popen[str]]) -> None:
+    LakehookClient(dev.url).start_run("approval", run_id="watched")
+    proc = spawn("status", "watched", "--watch", "--url", dev.url)
+    procs.append(proc)
+    seen: list[str] = []
+    read_until(proc, "waits for approval", seen)  # it is watching
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(30) == 130
+    assert proc.stdout is not None and "stopped watching; run watched goes on" in proc.stdout.read()
+    assert LakehookClient(dev.url).get_run("watched")["state"] == "RUNNING"
