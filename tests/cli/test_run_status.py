@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from lambda_resolver.cli import bundle_cmds, history_cmds, local_cmds, logs_cmd, run_cmds  # noqa: F401
+from lambda_resolver.cli import bundle_cmds, history_cmds, local_cmds, logs_cmd, publish_cmd, run_cmds  # noqa: F401
 from lambda_resolver.cli.app import app
 from lambda_resolver.client import LakehookClient
 from lambda_resolver.local.stack import LocalStack
 
-from support.e2e import E2E_BUNDLE
+from support.e2e import E2E_BUNDLE, REPO
 
 runner = CliRunner()
 
@@ -159,6 +159,15 @@ def test_dev_event_lines_say_why_a_task_failed_and_how_to_approve() -> None:
         ["runs"],
         ["logs", "r", "t"],
         ["graph", "fails", "-b", str(E2E_BUNDLE), "--run", "r"],
+        [
+            "publish",
+            "-t",
+            "dev",
+            "-b",
+            str(REPO),
+            "--summary",
+            str(REPO / "tests/fixtures/bundle_summary/dev.json"),
+        ],
     ],
 )
 def test_every_command_that_talks_to_a_resolver_takes_url_and_exits_2_when_it_is_down(
