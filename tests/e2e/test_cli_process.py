@@ -16,7 +16,7 @@ import pytest
 
 from lambda_resolver.client import LakehookClient
 
-from support.e2e import E2E_BUNDLE, Dev, free_port
+from support.e2e import E2E_BUNDLE, REPO, Dev, free_port
 
 LAKEHOOK = [sys.executable, "-m", "lambda_resolver.cli"]
 
@@ -206,3 +206,19 @@ def test_ctrl_c_stops_watching_a_run_not_the_run(dev: Dev, procs: list[subproces
     assert proc.wait(30) == 130
     assert proc.stdout is not None and "stopped watching; run watched goes on" in proc.stdout.read()
     assert LakehookClient(dev.url).get_run("watched")["state"] == "RUNNING"
+
+
+@pytest.mark.slow
+def test_demo_of_the_ml_pipeline_stops_at_its_gate_and_says_what_to_run(
+    tmp_path: Path, procs: list[subprocess.Popen[str]]
+) -> None:
+    proc = spawn("demo", "--bundle", str(REPO), "--flow", "ml_pipeline", env={"TMPDIR": str(tmp_path)})
+    procs.append(proc)
+    seen: list[str] = []
+    line = read_until(proc, "lakehook resolve", seen, timeout_s=120)
+    assert "approve waits for approval" in line
+    argv = shlex.split(line[line.index("lakehook resolve") :])
+    resolved = lakehook(*argv[1:])  # exactly the printed line
+    assert resolved.returncode == 0, resolved.stderr
+    assert proc.wait(120) == 0
+    assert not list(tmp_path.glob("lakehook-demo-*"))
