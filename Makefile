@@ -5,6 +5,11 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
+# The demo needs only the resolver's extra: its own stamp, so a first `make demo` installs
+# just that (`make test` installs everything, which the demo then uses as well).
+DEMO_STAMP := $(VENV)/.demo-installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+DEMO_DEPS = $(if $(wildcard $(STAMP)),$(STAMP),$(DEMO_STAMP))
+
 .PHONY: test lint typecheck unit dynamodb-local demo dev bench clean
 
 $(STAMP): pyproject.toml
@@ -12,6 +17,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[resolver,aws,dev]'
 	@rm -f $(VENV)/.installed-* && touch $(STAMP)
+
+$(DEMO_STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -e '.[resolver]'
+	@rm -f $(VENV)/.demo-installed-* && touch $(DEMO_STAMP)
 
 test: $(STAMP) lint typecheck unit
 
@@ -34,10 +44,10 @@ unit: $(STAMP) dynamodb-local
 dynamodb-local: $(STAMP)
 	@$(BIN)/python tests/support/dynamodb_local.py fetch
 
-demo: $(STAMP)
+demo: $(DEMO_DEPS)
 	$(BIN)/lakehook demo
 
-dev: $(STAMP)
+dev: $(DEMO_DEPS)
 	$(BIN)/lakehook dev
 
 clean:

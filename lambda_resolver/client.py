@@ -74,12 +74,24 @@ class LakehookClient:
         ``notify_url`` must match a receiver the operator configured (``lakehook dev``: any loopback
         URL), else a 400 says what to configure; the final run is POSTed there, signed with that
         receiver's own secret — check it with :func:`verify_webhook`."""
+        return self.start_run_created(flow, params=params, run_id=run_id, notify_url=notify_url)[0]
+
+    def start_run_created(
+        self,
+        flow: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        run_id: str | None = None,
+        notify_url: str | None = None,
+    ) -> tuple[dict[str, Any], bool]:
+        """As :meth:`start_run`, and whether this call started the run (False: ``run_id`` existed)."""
         body: dict[str, Any] = {"flow": flow, "params": dict(params or {})}
         if run_id is not None:
             body["run_id"] = run_id
         if notify_url is not None:
             body["notify_url"] = notify_url
-        return self._call("POST", "/v1/runs", body)
+        status, doc = self._send("POST", "/v1/runs", body)
+        return doc, status == 201
 
     def get_run(self, run_id: str, *, values: bool = True) -> dict[str, Any]:
         """The run document. Values that would take it past the answer limit come back as
@@ -105,6 +117,12 @@ class LakehookClient:
         """``{"runs": [...], "next_cursor": str | None}``: pass ``next_cursor`` back for the next page."""
         query = {"flow": flow, "state": state, "limit": str(limit), "cursor": cursor}
         return self._call("GET", "/v1/runs", query={k: v for k, v in query.items() if v})
+
+    def task_logs(self, run_id: str, task_key: str, attempt: int | None = None) -> dict[str, Any]:
+        """What a task attempt's Databricks run left: state, error, trace and log (the latest
+        attempt unless ``attempt``)."""
+        query = {"attempt": str(attempt)} if attempt is not None else None
+        return self._call("GET", f"/v1/runs/{_seg(run_id)}/tasks/{_seg(task_key)}/logs", query=query)
 
     def cancel_run(self, run_id: str) -> dict[str, Any]:
         return self._call("POST", f"/v1/runs/{_seg(run_id)}/cancel", {})
@@ -201,6 +219,16 @@ class LakehookClient:
         *,
         query: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
+        return self._send(method, path, body, query=query)[1]
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        body: Mapping[str, Any] | None = None,
+        *,
+        query: Mapping[str, str] | None = None,
+    ) -> tuple[int, dict[str, Any]]:
         import requests
 
         headers = {"Accept": "application/json"}
@@ -221,7 +249,8 @@ class LakehookClient:
                 0,
                 "unreachable",
                 f"cannot reach the resolver at {self.url}: "
-                f"{type(exc).__name__}; is `lakehook dev` running, or LAKEHOOK_URL set?",
+                f"{type(exc).__name__}; is `lakehook dev` running there? Point to another with --url "
+                "or LAKEHOOK_URL",
             ) from None
         try:
             payload: dict[str, Any] = answer.json()
@@ -232,7 +261,7 @@ class LakehookClient:
             err: dict[str, Any] = raw if isinstance(raw, dict) else {}
             code, message = str(err.get("code", "http_error")), str(err.get("message", answer.reason))
             raise LakehookClientError(answer.status_code, code, message, payload)
-        return payload
+        return answer.status_code, payload
 
 
 def _seg(value: str) -> str:

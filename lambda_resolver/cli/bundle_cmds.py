@@ -29,7 +29,7 @@ def parse_pairs(pairs: list[str] | None, option: str) -> dict[str, str]:
     for pair in pairs or []:
         name, sep, value = pair.partition("=")
         if not sep or not name:
-            err.print(f"[red]{option} {pair!r}: write name=value[/]")
+            err.print(f"[red]{option} {escape(pair)}: write name=value[/]", highlight=False)
             raise typer.Exit(EXIT_USAGE)
         result[name] = value
     return result
@@ -119,7 +119,7 @@ def validate(
 
 
 @app.command()
-def graph(
+def graph(  # noqa: PLR0917 - typer options
     flow: Annotated[str, typer.Argument(help="The flow (its job key in the bundle).")],
     bundle: BundleOpt = Path("."),
     target: TargetOpt = None,
@@ -128,6 +128,10 @@ def graph(
         typer.Option("--output", "-o", help="Write a picture: a .svg or .png path (needs Graphviz)."),
     ] = None,
     run: Annotated[str | None, typer.Option("--run", help="Colour tasks by the states of this run.")] = None,
+    url: Annotated[
+        str | None,
+        typer.Option("--url", envvar="LAKEHOOK_URL", help="The resolver that has --run (default: local)."),
+    ] = None,
 ) -> None:
     """Print the flow's DAG as Mermaid text, or draw it (with task states, given --run)."""
     from lambda_resolver.cli.graph import mermaid, render
@@ -144,9 +148,21 @@ def graph(
         raise typer.Exit(EXIT_USAGE)
     states: dict[str, str] = {}
     if run is not None:
-        from lambda_resolver.client import LakehookClient
+        from lambda_resolver.cli.remote import client, fail
+        from lambda_resolver.client import LakehookClientError
 
-        doc = LakehookClient().get_run(run)
+        try:
+            doc = client(url).get_run(run)
+        except LakehookClientError as exc:
+            raise fail(exc) from None
+        if doc.get("flow") != flow:
+            other = escape(str(doc.get("flow")))
+            err.print(
+                f"[red]run {escape(run)} is a run of flow '{other}', not '{escape(flow)}'[/]"
+                f"; draw it with: lakehook graph {other} --run {escape(run)}",
+                highlight=False,
+            )
+            raise typer.Exit(EXIT_USAGE)
         states = {t["task_key"]: t["state"] for t in doc.get("tasks", [])}
     manifest = flows[flow]
     if output is None:

@@ -35,7 +35,7 @@ def _label(manifest: FlowManifest, key: str, states: Mapping[str, str]) -> str:
     spec = manifest.task(key)
     label = f"{key}<br/><small>{kind_of(spec).label}"
     if spec.run_if.value != "ALL_SUCCESS":
-        label += f" · {spec.run_if.value}"
+        label += f" · run_if {spec.run_if.value}"
     label += "</small>"
     if key in states:
         label += f"<br/><b>{states[key]}</b>"
@@ -51,7 +51,13 @@ def mermaid(manifest: FlowManifest, states: Mapping[str, str] | None = None) -> 
         lines.append(f'    {_node_id(spec.key)}{shape[0]}"{_label(manifest, spec.key, states)}"{shape[1]}')
     for spec in manifest.tasks:
         for dep in spec.depends_on:
-            arrow = f"-- {dep.outcome} -->" if dep.outcome else "-->"
+            # An edge into a task that runs on other terms than ALL_SUCCESS is dotted.
+            dotted = spec.run_if.value != "ALL_SUCCESS"
+            arrow = (
+                (f"-. {dep.outcome} .->" if dep.outcome else "-.->")
+                if dotted
+                else (f"-- {dep.outcome} -->" if dep.outcome else "-->")
+            )
             lines.append(f"    {_node_id(dep.task_key)} {arrow} {_node_id(spec.key)}")
     for key, state in states.items():
         if manifest.has_task(key) and state in STATE_COLORS:
@@ -70,17 +76,27 @@ def dot(manifest: FlowManifest, states: Mapping[str, str] | None = None) -> str:
     ]
     for spec in manifest.tasks:
         state = states.get(spec.key)
-        label = spec.key + (f"\\n{state}" if state else "")
+        label = spec.key + (f"\\nrun_if {spec.run_if.value}" if spec.run_if.value != "ALL_SUCCESS" else "")
+        label += f"\\n{state}" if state else ""
         shape = "diamond" if kind_of(spec).decision else "box"
         fill = STATE_COLORS.get(state or "", "#ffffff")
         style = ', style="rounded,filled,dashed"' if kind_of(spec).waits_outside else ""
         out.append(f'  "{spec.key}" [label="{label}", shape={shape}, fillcolor="{fill}"{style}];')
     for spec in manifest.tasks:
         for dep in spec.depends_on:
-            attrs = f' [label="{dep.outcome}"]' if dep.outcome else ""
+            attrs = _edge_attrs(spec.run_if.value, dep.outcome)
             out.append(f'  "{dep.task_key}" -> "{spec.key}"{attrs};')
     out.append("}")
     return "\n".join(out) + "\n"
+
+
+def _edge_attrs(run_if: str, outcome: str | None) -> str:
+    """A DOT edge's attributes: the condition outcome it carries; dashed into a task whose
+    ``run_if`` is not ALL_SUCCESS (it runs whatever that edge brings)."""
+    attrs = [f'label="{outcome}"'] if outcome else []
+    if run_if != "ALL_SUCCESS":
+        attrs.append("style=dashed")
+    return f" [{', '.join(attrs)}]" if attrs else ""
 
 
 def render(manifest: FlowManifest, path: Path, states: Mapping[str, str] | None = None) -> Path:

@@ -6,12 +6,14 @@ import json
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
 from lambda_resolver.cli.app import EXIT_USAGE, app
+from lambda_resolver.cli.remote import UrlOpt, err, out
 from lambda_resolver.cli.render import ICONS
-from lambda_resolver.cli.run_cmds import _client, _fail, err, out
+from lambda_resolver.cli.run_cmds import _client, _fail
 from lambda_resolver.client import LakehookClientError
 
 RUN_STATES = ("PENDING", "RUNNING", "SUCCESS", "SUCCESS_WITH_FAILURES", "FAILED", "CANCELED", "TIMEDOUT")
@@ -37,19 +39,23 @@ def runs_table(page: dict[str, Any]) -> Table:
 
 
 @app.command()
-def runs(
+def runs(  # noqa: PLR0917 - typer options
     flow: Annotated[str | None, typer.Option("--flow", help="Only this flow's runs.")] = None,
     state: Annotated[str | None, typer.Option("--state", help="Only runs in this state.")] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, max=1000, help="Runs per page.")] = 20,
     cursor: Annotated[str | None, typer.Option("--cursor", help="Continue after a previous page.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print exactly the GET /v1/runs page.")] = False,
+    url: UrlOpt = None,
 ) -> None:
     """List runs, newest first; the last line says how to see the next page."""
     if state is not None and state.upper() not in RUN_STATES:
-        err.print(f"[red]--state {state!r} is not a run state;[/] use one of {', '.join(RUN_STATES)}")
+        err.print(
+            f"[red]--state {escape(state)} is not a run state;[/] use one of {', '.join(RUN_STATES)}",
+            highlight=False,
+        )
         raise typer.Exit(EXIT_USAGE)
     try:
-        page = _client().runs_page(
+        page = _client(url).runs_page(
             flow=flow, state=state.upper() if state else None, limit=limit, cursor=cursor
         )
     except LakehookClientError as exc:

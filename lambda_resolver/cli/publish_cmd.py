@@ -66,6 +66,14 @@ def publish(  # noqa: PLR0917 - typer options
             "workspace's current user).",
         ),
     ] = None,
+    url: Annotated[
+        str | None,
+        typer.Option(
+            "--url",
+            envvar="LAKEHOOK_URL",
+            help="The resolver to publish to (else LAKEHOOK_URL; not with --lambda).",
+        ),
+    ] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Show what would change; publish nothing.")
     ] = False,
@@ -83,7 +91,11 @@ def publish(  # noqa: PLR0917 - typer options
     )
 
     variables = parse_vars(var)
-    resolver: Resolver = LambdaResolver(lambda_function) if lambda_function else HttpResolver()
+    from lambda_resolver.client import LakehookClient
+
+    resolver: Resolver = (
+        LambdaResolver(lambda_function) if lambda_function else HttpResolver(LakehookClient(url))
+    )
     try:
         source: IdSource
         if summary is not None:

@@ -10,6 +10,7 @@ idempotency token, so a re-send never starts a second run.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import threading
@@ -17,7 +18,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from lambda_resolver.core.errors import LaunchError
-from lambda_resolver.core.launcher import Launched, RunStatus, TriggerRequest
+from lambda_resolver.core.launcher import Launched, RunOutput, RunStatus, TaskOutput, TriggerRequest
 from lambda_resolver.databricks.run_state import ENDED, decode_output, life_result_message, output_task_ids
 
 if TYPE_CHECKING:
@@ -127,6 +128,44 @@ class SdkLauncher:
         output = self._output(w, run) if life in ENDED and result == "SUCCESS" else None
         url = run.run_page_url or self.run_page_url(run.job_id, databricks_run_id)
         return RunStatus(life, result, message, output, url, int(run.end_time or 0) or None)
+
+    def get_output(self, databricks_run_id: int) -> RunOutput:
+        """``runs/get``, then ``runs/get-output`` of each task run that ended: its error, trace and
+        logs (what a person reads when a task failed). A task run still going has no output yet."""
+        from databricks.sdk import errors
+
+        w = self.client()
+        try:
+            run = w.jobs.get_run(databricks_run_id)
+        except Exception as exc:
+            raise self._error(exc, f"runs/get of run {databricks_run_id}") from exc
+        life, result, message = life_result_message(run)
+        tasks: list[TaskOutput] = []
+        for task in run.tasks or []:
+            t_life, t_result, t_message = life_result_message(task)
+            base = TaskOutput(str(task.task_key), int(task.run_id or 0), t_life, t_result, t_message)
+            if t_life not in ENDED or not task.run_id:
+                tasks.append(base)
+                continue
+            try:
+                out = w.jobs.get_run_output(task.run_id)
+            except (errors.NotFound, errors.BadRequest) as exc:  # deleted, or never ran
+                log.info("no output for task run %s: %s", task.run_id, exc)
+                tasks.append(base)
+                continue
+            except Exception as exc:
+                raise self._error(exc, f"runs/get-output of task run {task.run_id}") from exc
+            tasks.append(
+                dataclasses.replace(
+                    base,
+                    error=out.error,
+                    error_trace=out.error_trace,
+                    logs=out.logs,
+                    logs_truncated=bool(out.logs_truncated),
+                )
+            )
+        url = run.run_page_url or self.run_page_url(run.job_id, databricks_run_id)
+        return RunOutput(life, result, message, url, tuple(tasks))
 
     def run_page_url(self, job_id: int | None, run_id: int) -> str | None:
         """The run's page in the workspace UI."""

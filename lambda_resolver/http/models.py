@@ -36,6 +36,10 @@ BlankIsNone = Annotated[T | None, BeforeValidator(_blank_none)]
 FlowName = Annotated[str, Field(min_length=1, max_length=128)]
 Cursor = Annotated[str, Field(min_length=1, max_length=256, pattern=r"^[A-Za-z0-9_-]+$")]
 IdStr = Annotated[str, Field(max_length=512, json_schema_extra={"pattern": ID_PATTERN})]
+# A bounded number is ``Annotated[int, Field(ge=1), BeforeValidator(_not_bool)]``: bounds before
+# the validator. After it (or on ``Int``, which has one) pydantic cannot fold them into the number's
+# schema and writes its own ``ge``/``le``/``gt`` into the OpenAPI document, which JSON Schema does
+# not know; before it they are ``minimum``/``maximum``/``exclusiveMinimum``.
 Int = Annotated[int, BeforeValidator(_not_bool)]
 Seconds = Annotated[float, BeforeValidator(_not_bool)]
 Url = Annotated[
@@ -86,7 +90,7 @@ class RejectBody(Strict):
 class HeartbeatBody(Strict):
     """``POST /v1/promises/{id}/heartbeat``: push the deadline out (``extend_s`` from now)."""
 
-    extend_s: Seconds | None = Field(default=None, gt=0, le=MAX_TIMEOUT_S)
+    extend_s: Annotated[float, Field(gt=0, le=MAX_TIMEOUT_S), BeforeValidator(_not_bool)] | None = None
 
 
 # -- the operator door -----------------------------------------------------------------------------
@@ -102,7 +106,7 @@ class StartRunBody(Strict):
 class JobSpec(Strict):
     """The job a standalone promise starts: a Databricks ``job_id`` or a bundle ``job_key``."""
 
-    job_id: Int | None = Field(default=None, gt=0)
+    job_id: Annotated[int, Field(gt=0), BeforeValidator(_not_bool)] | None = None
     job_key: str | None = Field(default=None, min_length=1, max_length=256)
     params: dict[str, Any] = Field(default_factory=dict)
 
@@ -117,7 +121,7 @@ class CreatePromiseBody(Strict):
     """``POST /v1/promises``: a standalone promise, optionally starting one job for it."""
 
     id: IdStr
-    timeout_s: Int | None = Field(default=None, ge=1, le=MAX_TIMEOUT_S)
+    timeout_s: Annotated[int, Field(ge=1, le=MAX_TIMEOUT_S), BeforeValidator(_not_bool)] | None = None
     job: JobSpec | None = None
     notify_url: Url | None = None
 

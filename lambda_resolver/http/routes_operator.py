@@ -31,6 +31,7 @@ from lambda_resolver.http.models import (
     TaskDocument,
 )
 from lambda_resolver.http.services import Services
+from lambda_resolver.http.task_logs import task_logs
 from lambda_resolver.http.wire import json_response, path_id
 
 Manifest = Annotated[
@@ -122,6 +123,20 @@ def register(api: Api, services: Services) -> None:
     def cancel_run(run_id: str) -> Response[str]:
         eng = engine()
         return json_response(*ops.cancel_run(eng, path_id(run_id, "run_id")))
+
+    @api.get(
+        "/v1/runs/<run_id>/tasks/<task_key>/logs",
+        summary="A task attempt's error, trace and log, from its Databricks run (runs/get-output)",
+        tags=["runs"],
+        responses=responses({200: None}, 400, 401, 403, 404),
+        **common,
+    )
+    def get_task_logs(
+        run_id: str, task_key: str, attempt: Annotated[int | None, Query(ge=1)] = None
+    ) -> Response[str]:
+        eng = engine()
+        key = path_id(task_key, "task key")
+        return json_response(*task_logs(eng, path_id(run_id, "run_id"), key, attempt))
 
     # -- standalone promises -------------------------------------------------------------------
     @api.post(

@@ -13,7 +13,8 @@ import json
 import logging
 import threading
 from collections.abc import Callable
-from typing import Any, Protocol
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
 
 from lambda_resolver.local.runs import LocalRun
 
@@ -28,6 +29,30 @@ class Executor(Protocol):
     def cancel(self, run: LocalRun) -> None:
         """Stop ``run``; report it ended (CANCELED) once it has stopped."""
         ...
+
+
+@runtime_checkable
+class LogFiles(Protocol):
+    """An executor that writes each task run's output to a file (``runs/get-output`` reads it)."""
+
+    def log_path(self, run_id: int, task_key: str) -> Path:
+        """Where the task's stdout and stderr go."""
+        ...
+
+
+MAX_LOG_BYTES = 5 * 1024 * 1024  # as runs/get-output: at most 5 MB of logs (here, the last 5 MB)
+
+
+def read_log(path: Path) -> tuple[str, bool] | None:
+    """The log's text (its last :data:`MAX_LOG_BYTES`) and whether it was cut; None if absent."""
+    try:
+        with open(path, "rb") as f:
+            size = f.seek(0, 2)
+            f.seek(max(0, size - MAX_LOG_BYTES))
+            data = f.read()
+    except FileNotFoundError:
+        return None
+    return data.decode(errors="replace").rstrip("\n"), size > MAX_LOG_BYTES  # as the tail reads
 
 
 class ManualExecutor:

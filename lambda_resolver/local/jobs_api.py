@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from lambda_resolver.core.clock import Clock
-from lambda_resolver.local.executors import Executor, exit_value
+from lambda_resolver.local.executors import Executor, LogFiles, exit_value, read_log
 from lambda_resolver.local.jobs import ApiError, JobRegistry, int_param, invalid
 from lambda_resolver.local.runs import (
     MAX_OUTPUT_BYTES,
@@ -125,7 +125,13 @@ class JobsApi:
             if found is None:
                 raise invalid(f"Run {run_id} does not exist.")
             run, task = found
-            return output_to_api(task, run, self._url())
+            body = output_to_api(task, run, self._url())
+        if task.ended and isinstance(self.executor, LogFiles):
+            # The whole log, where Databricks has only a script's stdout: locally it is at hand.
+            found_log = read_log(self.executor.log_path(run.run_id, task.task_key))
+            if found_log is not None:
+                body["logs"], body["logs_truncated"] = found_log
+        return body
 
     def cancel(self, body: Mapping[str, Any]) -> dict[str, Any]:
         """``POST jobs/runs/cancel``: TERMINATING now, TERMINATED/CANCELED once the executor

@@ -4,20 +4,25 @@ Lambda, on SQLite, with a loopback workspace that runs the bundle's jobs as loca
 Everything listens on 127.0.0.1. State lives in ``state_dir`` (``.lakehook/`` by default): the
 store, the workspace's runs and tokens, the signing key, per-run logs and the local volumes — so
 a restart (even after a kill) picks up where it stopped, with no duplicate run.
+
+One stack owns a state directory at a time (:func:`state_dir.lock_state_dir`). A stack that
+cannot start (the directory is in use, the port is taken, the bundle does not compile)
+removes the state directory again if it created it, so a refused start leaves nothing behind.
 """
 
 from __future__ import annotations
 
-import base64
-import json
 import logging
 import os
 import secrets
+import shutil
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from lambda_resolver.local.state_dir import lock_state_dir, notify_secret, signing_key
 
 log = logging.getLogger("lakehook.dev")
 
@@ -40,31 +45,6 @@ class PublishReport:
     unchanged: dict[str, int] = field(default_factory=dict)
 
 
-def signing_key(state_dir: Path) -> bytes:
-    """This stack's callback-token key: random on first start, kept (0600) so tokens survive restarts."""
-    path = state_dir / "signing-key.json"
-    if path.exists():
-        return base64.b64decode(json.loads(path.read_text())["key"])
-    key = secrets.token_bytes(32)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        json.dump({"key": base64.b64encode(key).decode()}, f)
-    return key
-
-
-def notify_secret(state_dir: Path) -> str:
-    """This stack's completion-webhook secret (``whsec_...``): random on first start, kept (0600)
-    apart from the callback-token key, so a local receiver verifies with it across restarts."""
-    path = state_dir / "notify-secret.json"
-    if path.exists():
-        return str(json.loads(path.read_text())["secret"])
-    secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        json.dump({"secret": secret}, f)
-    return secret
-
-
 class LocalStack:
     """Resolver HTTP server + SQLite store + reconciler loop + local workspace, on loopback."""
 
@@ -80,6 +60,7 @@ class LocalStack:
         reconcile_interval_s: float = 0.5,
         settings: Mapping[str, int] | None = None,
         on_event: Callable[[str, dict[str, Any]], None] | None = None,
+        explain_events: bool = False,
     ) -> None:
         self.bundle_root = Path(bundle_root).resolve()
         self.state_dir = Path(state_dir).resolve() if state_dir else self.bundle_root / ".lakehook"
@@ -90,6 +71,7 @@ class LocalStack:
         self.reconcile_interval_s = reconcile_interval_s
         self.settings = {**LOCAL_SETTINGS, **dict(settings or {})}
         self.on_event = on_event
+        self.explain_events = explain_events  # add a failure's reason and a gate's promise to events
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self.server: Any = None
@@ -100,13 +82,29 @@ class LocalStack:
         self.notify_secret = ""  # signs completion webhooks to loopback receivers (set on start)
         self._delivery: Any = None
         self._bundle_mtime = 0.0
+        self._lock_fd: int | None = None
+        self._stopped = False
 
     @property
     def url(self) -> str:
         return str(self.server.url)
 
     def start(self) -> LocalStack:
-        """Start everything and publish the bundle's flows. Returns once the resolver answers."""
+        """Start everything and publish the bundle's flows. Returns once the resolver answers.
+
+        Raises StateDirBusy when another stack runs on the state directory, OSError when the
+        port is taken, CompileError when the bundle does not compile; each leaves no files."""
+        created = not self.state_dir.exists()
+        try:
+            self._lock_fd = lock_state_dir(self.state_dir)
+            return self._start()
+        except BaseException:
+            self.stop()
+            if created:
+                shutil.rmtree(self.state_dir, ignore_errors=True)
+            raise
+
+    def _start(self) -> LocalStack:
         from lambda_resolver.core.ids import TokenSigner
         from lambda_resolver.http import Services, create_app
         from lambda_resolver.http.local_server import serve
@@ -114,7 +112,6 @@ class LocalStack:
         from lambda_resolver.local.subprocess_executor import SubprocessExecutor
         from lambda_resolver.wiring import open_store
 
-        self.state_dir.mkdir(parents=True, exist_ok=True)
         (self.state_dir / ".gitignore").write_text("*\n")
         self.store = open_store(f"sqlite:///{(self.state_dir / 'lakehook.db').resolve()}")
         self.notify_secret = notify_secret(self.state_dir)
@@ -136,6 +133,8 @@ class LocalStack:
         # Bind first (the port is the callback URL), publish, then answer: a caller that sees the
         # resolver up sees its flows too.
         self.server = serve(create_app(services), "127.0.0.1", self.port, start=False)
+        assert self._lock_fd is not None
+        os.write(self._lock_fd, f", {self.url}".encode())
         self.engine = services.get_engine()
         self.workspace.configure_webhooks(
             f"{self.url}/v1/webhooks/databricks", username=hook_user, password=hook_password
@@ -169,8 +168,28 @@ class LocalStack:
 
     def _event(self, name: str, fields: dict[str, Any]) -> None:
         log.debug("%s %s", name, fields)
-        if self.on_event is not None:
-            self.on_event(name, fields)
+        if self.on_event is None:
+            return
+        if self.explain_events and name in ("task_finished", "task_claimed"):
+            fields = {**fields, **self._task_detail(name, fields)}
+        self.on_event(name, fields)
+
+    def _task_detail(self, name: str, fields: dict[str, Any]) -> dict[str, Any]:
+        """What a person watching ``lakehook dev`` needs beyond the core's event: why a task
+        failed, and that an external task now waits for an operator (its promise id)."""
+        try:
+            task = self.store.get_task(fields["run_id"], fields["task_key"])
+            if task is None:
+                return {}
+            if name == "task_finished":
+                return {"error": (task.error or {}).get("message")} if task.error else {}
+            run = self.engine.get_run(task.run_id)
+            spec = self.engine.manifest(run.flow, run.flow_version).task(task.key)
+            if spec.kind.value == "external":
+                return {"external": True, "promise_id": task.promise_id}
+        except Exception as exc:  # an event line must never break the engine  # noqa: BLE001
+            log.debug("no detail for %s: %s", name, exc)
+        return {}
 
     # -- the bundle -------------------------------------------------------------------------------
     def publish(self) -> PublishReport:
@@ -248,7 +267,10 @@ class LocalStack:
         self._threads.append(thread)
 
     def stop(self) -> None:
-        """Stop cleanly: the loops, the notebooks' processes, the servers, the store."""
+        """Stop cleanly: the loops, the notebooks' processes, the servers, the store (once)."""
+        if self._stopped:
+            return
+        self._stopped = True
         self._stop.set()
         for thread in self._threads:
             thread.join(5)
@@ -264,6 +286,9 @@ class LocalStack:
             self.server.close()
         if self.store is not None:
             self.store.close()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # releases the flock; the file stays (deleting it would race)
+            self._lock_fd = None
 
     def __enter__(self) -> LocalStack:
         return self.start()

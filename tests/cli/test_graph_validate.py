@@ -27,7 +27,7 @@ def test_mermaid_draws_every_task_edge_and_condition_outcome() -> None:
     assert "t_check_metric -- true --> t_approve" in text
     assert "t_check_metric -- false --> t_notify_rejected" in text
     assert "style t_train fill:#a3cfbb" in text and "<b>RUNNING</b>" in text
-    assert text.count("-->") == sum(len(t.depends_on) for t in manifest.tasks)
+    assert text.count("-->") + text.count("-.->") == sum(len(t.depends_on) for t in manifest.tasks)
 
 
 def test_dot_marks_external_tasks_and_conditions() -> None:
