@@ -24,6 +24,7 @@ def main() -> None:
         history_cmds,
         local_cmds,
         publish_cmd,
+        repair_cmd,
         run_cmds,
     )
 

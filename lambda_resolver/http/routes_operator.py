@@ -25,6 +25,7 @@ from lambda_resolver.http.models import (
     FlowName,
     PromiseDocument,
     Published,
+    RepairRunBody,
     RunDocument,
     RunList,
     StartRunBody,
@@ -122,6 +123,18 @@ def register(api: Api, services: Services) -> None:
     def cancel_run(run_id: str) -> Response[str]:
         eng = engine()
         return json_response(*ops.cancel_run(eng, path_id(run_id, "run_id")))
+
+    @api.post(
+        "/v1/runs/<run_id>/repair",
+        body=True,
+        summary="Repair a run that ended: rerun what did not succeed, in the same run",
+        tags=["runs"],
+        responses=responses({200: RunDocument}, 400, 401, 403, 404, 409, 415),
+        **common,
+    )
+    def repair_run(run_id: str, body: Annotated[RepairRunBody, Body()]) -> Response[str]:
+        eng = engine()
+        return json_response(*ops.repair_run(eng, path_id(run_id, "run_id"), body))
 
     # -- standalone promises -------------------------------------------------------------------
     @api.post(
