@@ -238,3 +238,14 @@ def test_a_canceled_run_is_repaired_and_its_result_derived_again(h: Harness) -> 
     h.succeed(run, "b")
     assert h.run(run).state is RunState.SUCCESS
     assert h.task(run, "a").attempt == 2  # the canceled attempt 1, then the repair's
+
+
+def test_a_rerun_task_that_fails_under_kept_dependents_fails_no_leaf(h: Harness) -> None:
+    h.publish(flow("ok", [job_task("a"), job_task("b", ["a"])]))
+    run = h.start("ok", run_id="ok")
+    h.succeed(run, "a")
+    h.succeed(run, "b")
+    h.engine.repair_run("ok", rerun_tasks=["a"])
+    h.fail(run, "a")
+    assert h.states(run) == {"a": "FAILED", "b": "SUCCESS"}
+    assert h.run(run).state is RunState.SUCCESS_WITH_FAILURES
