@@ -115,6 +115,7 @@ def dropped_edges(manifest: FlowManifest, key: str, keys: Collection[str]) -> li
 
 
 def is_sink(manifest: FlowManifest, keys: Collection[str], key: str) -> bool:
+    """Whether ``key`` reruns and none of its dependents does: the run waits for it to finish."""
     return key in keys and not any(c in keys for c in manifest.children(key))
 
 
