@@ -104,7 +104,7 @@ def hop(store: Any, counting: Counting | None, length: int) -> dict[str, Any]:
     eng.start_run("chain", run_id=f"chain-{os.getpid()}-{time.time_ns()}")
     times, requests = [], []
     for _ in range(length - 1):
-        _, count_before, request = rec.triggered[-1]
+        request = rec.triggered[-1][2]
         started = time.perf_counter()
         before = counting.requests if counting else 0
         eng.settle(request.promise_id, PromiseState.RESOLVED, value={"rows": 1})
@@ -119,7 +119,7 @@ def fan_out(store: Any, counting: Counting | None, width: int) -> dict[str, Any]
     tasks = [("root", ()), *((f"c{i}", ("root",)) for i in range(width))]
     eng.publish(flow(f"fan{width}", tasks))
     eng.start_run(f"fan{width}", run_id=f"fan-{os.getpid()}-{time.time_ns()}")
-    (_, _, root), = rec.triggered
+    ((_, _, root),) = rec.triggered
     started = time.perf_counter()
     eng.settle(root.promise_id, PromiseState.RESOLVED, value=None)
     children = rec.triggered[1:]
@@ -135,6 +135,7 @@ def stores(dynamodb_local: bool) -> Iterator[tuple[str, Any, Counting | None]]:
         yield "sqlite", SqliteStore(Path(tmp) / "lakehook.db"), None
     if dynamodb_local:
         from lambda_resolver.stores.dynamodb import DynamoStore, create_table
+
         from support import dynamodb_local as ddbl
 
         server = ddbl.DynamoDBLocal.start()
@@ -148,7 +149,9 @@ def stores(dynamodb_local: bool) -> Iterator[tuple[str, Any, Counting | None]]:
 
 def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--dynamodb-local", action="store_true", help="also on DynamoDB Local (needs its namespace)")
+    ap.add_argument(
+        "--dynamodb-local", action="store_true", help="also on DynamoDB Local (needs its namespace)"
+    )
     ap.add_argument("--hops", type=int, default=51, help="tasks in the chain (hops = tasks - 1)")
     ap.add_argument("--width", type=int, action="append", help="fan-out widths (default 20 and 100)")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "hot_path.json")

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -126,6 +126,30 @@ class LakehookClient:
 
     def cancel_run(self, run_id: str) -> dict[str, Any]:
         return self._call("POST", f"/v1/runs/{_seg(run_id)}/cancel", {})
+
+    def repair_run(
+        self,
+        run_id: str,
+        *,
+        rerun_tasks: Sequence[str] | None = None,
+        rerun_all_failed_tasks: bool = False,
+        rerun_dependent_tasks: bool = False,
+        latest_repair_id: int | None = None,
+        params: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Repair a run that ended, as Databricks' "Repair run": rerun what did not succeed (or
+        ``rerun_tasks``) in the same run. Returns the run document. After the first repair,
+        ``latest_repair_id`` must be the run document's own (a stale one is a 409)."""
+        body: dict[str, Any] = {
+            "rerun_all_failed_tasks": rerun_all_failed_tasks,
+            "rerun_dependent_tasks": rerun_dependent_tasks,
+            "params": dict(params or {}),
+        }
+        if rerun_tasks:
+            body["rerun_tasks"] = list(rerun_tasks)
+        if latest_repair_id is not None:
+            body["latest_repair_id"] = latest_repair_id
+        return self._call("POST", f"/v1/runs/{_seg(run_id)}/repair", body)
 
     def wait(self, run_id: str, *, timeout_s: float = 3600.0, poll_s: float = 2.0) -> dict[str, Any]:
         """Block until the run is final and return its document; WaitTimeout after ``timeout_s``."""

@@ -155,9 +155,13 @@ class HttpNotifier:
         if isinstance(found, str):
             log.warning("not notifying %s %s: %s", kind, record_id, found)
             return False
-        doc = {"type": f"lakehook.{kind}.finished", "data": self._document(kind, record_id)}
+        data = self._document(kind, record_id)
+        doc = {"type": f"lakehook.{kind}.finished", "data": data}
         body = json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
-        signed = headers(found.secret, f"msg_{kind}_{record_id}", body)
+        msg_id = f"msg_{kind}_{record_id}"
+        if data.get("repair_count"):  # a repaired run ends anew: not a duplicate to drop
+            msg_id += f"_repair{data['repair_count']}"
+        signed = headers(found.secret, msg_id, body)
         try:
             status = post(
                 url,

@@ -115,6 +115,7 @@ def main() -> None:
         local_cmds,
         logs_cmd,
         publish_cmd,
+        repair_cmd,
         run_cmds,
     )
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from lambda_resolver.core import notifications
+from lambda_resolver.core import notifications, repair_plan
 from lambda_resolver.core import task_machine as tm
 from lambda_resolver.core.context import Context, log
 from lambda_resolver.core.errors import LaunchError, StoreConflict
@@ -121,7 +121,7 @@ class Advancer:
             return self._move(t, T.CANCELED, {"settled_at": self.ctx.now()})
         target = tm.evaluate(spec.run_if, (tm.EdgeOutcome(o) for o in t.deps.values()))
         if target is T.TRIGGERING:
-            return self._claim(t, 1)
+            return self._claim(t, t.retry_base + 1)  # a repaired task's attempts continue
         return self._move(t, target, {"settled_at": self.ctx.now()})
 
     def _claim(self, t: Task, attempt: int) -> Next:
@@ -227,7 +227,8 @@ class Advancer:
             PromiseState.REJECTED_CANCELED,
         ):
             self.cancel_databricks(p.databricks_run_id)  # nothing waits forever (invariant 5)
-        result = tm.after_attempt(spec, t.attempt, p.state, now, retryable=_retryable(p))
+        # A repaired task has its retries again: they count from the attempt it was reset from.
+        result = tm.after_attempt(spec, t.attempt - t.retry_base, p.state, now, retryable=_retryable(p))
         changes: dict[str, Any] = {
             "value": p.value,
             "error": p.error,
@@ -284,14 +285,11 @@ class Advancer:
     def _complete(self, run: Run, manifest: FlowManifest, t: Task) -> None:
         """Mark a finished task's propagation done, exactly once; a leaf counts off its run, and
         the last leaf decides the run's result."""
-        leaf = manifest.is_leaf(t.key)
+        leaf = repair_plan.leaf_of(run, manifest, t)
         after = self.ctx.writes.complete_propagation(
-            run.run_id,
-            t.key,
-            leaf=tm.leaf_outcome(t.state).value if leaf else None,
-            failed=tm.is_failure(t.state),
+            run.run_id, t.key, leaf=leaf, failed=tm.is_failure(t.state)
         )
-        if after is not None and leaf and after.open_leaves <= 0:
+        if after is not None and leaf is not None and after.open_leaves <= 0:
             self.finalize(after)
 
     def finalize(self, run: Run) -> Run | None:

@@ -8,7 +8,7 @@ safety net); every state they change is written by ``transitions``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from lambda_resolver.core.advance import Advancer
@@ -18,6 +18,7 @@ from lambda_resolver.core.history import RunPage, page, position_of
 from lambda_resolver.core.manifest import FlowManifest
 from lambda_resolver.core.models import JSON, Promise, PromiseState, Run, RunState, Task
 from lambda_resolver.core.reconcile import Reconciler
+from lambda_resolver.core.repair import Repairer
 from lambda_resolver.core.runs import RunLife, initial_tasks
 from lambda_resolver.core.settle import Settled, Settler, check_value_size, promise_document
 from lambda_resolver.core.standalone import Standalone
@@ -33,6 +34,7 @@ class Engine:
         self.runs = RunLife(ctx, self.advancer)
         self.settler = Settler(ctx, self.advancer, self.standalone)
         self.reconciler = Reconciler(ctx, self.advancer, self.standalone)
+        self.repairs = Repairer(ctx, self.advancer)
 
     # -- flows ---------------------------------------------------------------------------------
     def publish(self, manifest: FlowManifest) -> FlowManifest:
@@ -70,6 +72,26 @@ class Engine:
     def stop_run(self, run_id: str, reason: str = RunState.CANCELED.value) -> Run:
         """Cancel (or time out) a run; a run that already ended is left as it ended."""
         return self.runs.stop(run_id, reason)
+
+    def repair_run(
+        self,
+        run_id: str,
+        rerun_tasks: Sequence[str] | None = None,
+        *,
+        rerun_all_failed_tasks: bool = False,
+        rerun_dependent_tasks: bool = False,
+        latest_repair_id: int | None = None,
+        params: Mapping[str, Any] | None = None,
+    ) -> Run:
+        """Rerun what did not succeed in a run that ended, as Databricks' "Repair run" (DESIGN §9)."""
+        return self.repairs.repair(
+            run_id,
+            rerun_tasks=rerun_tasks,
+            rerun_all_failed_tasks=rerun_all_failed_tasks,
+            rerun_dependent_tasks=rerun_dependent_tasks,
+            latest_repair_id=latest_repair_id,
+            params=params,
+        )
 
     def get_run(self, run_id: str) -> Run:
         run = self.ctx.store.get_run(run_id)

@@ -79,6 +79,13 @@ class RunConflict(Conflict):
     code = "run_conflict"
 
 
+class RepairConflict(Conflict):
+    """A repair the run's state refuses: it has not ended, another repair came first (a stale or
+    missing ``latest_repair_id``), or there is nothing to rerun."""
+
+    code = "repair_conflict"
+
+
 class ConcurrencyLimit(Conflict):
     """The flow already has ``max_concurrent_runs`` active runs and does not queue."""
 

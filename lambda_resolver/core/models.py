@@ -127,6 +127,7 @@ class Task:
     settled_at: int | None = None
     due_at: int | None = None
     propagated: bool = False
+    retry_base: int = 0  # the attempt a repair reset it from: its retries count from there
 
     def replace(self, **changes: Any) -> Task:
         return dataclasses.replace(self, **changes)
@@ -188,6 +189,10 @@ class Run:
     notified_at: int | None = None
     due_at: int | None = None
     trigger: RunTrigger = RunTrigger()
+    repair_count: int = 0
+    latest_repair_id: int | None = None
+    # The latest repair's plan: {"id", "tasks": {key: [state, attempt]}, "applied"} (core/repair.py)
+    repair: dict[str, Any] | None = None
 
     def replace(self, **changes: Any) -> Run:
         return dataclasses.replace(self, **changes)

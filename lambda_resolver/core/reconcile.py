@@ -218,6 +218,10 @@ class Reconciler:
                 self._set_run_due(run.run_id, now + ctx.settings.queue_poll_ms, RunState.PENDING)
                 return "queued"
             return "admitted"
+        if run.state is RunState.RUNNING and run.repair and not run.repair.get("applied"):
+            run = engine.repairs.apply(run)  # a repair a crash cut short
+            if run.state.final:
+                return "repaired"
         if run.deadline_at is not None and now >= run.deadline_at and not run.stop_reason:
             engine.stop_run(run.run_id, RunState.TIMEDOUT.value)
             return "run_timed_out"

@@ -27,6 +27,7 @@ ReferenceKind = Literal[
     "job_run_id",
     "trigger_type",
     "trigger_time",
+    "job_repair_count",
 ]
 
 #: The arguments of ``{{job.trigger.time.<argument>}}``, as Databricks names them.
@@ -60,11 +61,13 @@ _FORMS: tuple[tuple[re.Pattern[str], ReferenceKind], ...] = (
     (re.compile(r"job\.trigger\.type"), "trigger_type"),
     # Databricks' table writes the argument as [argument]; both spellings are accepted
     (re.compile(r"job\.trigger\.time\.(?:([A-Za-z_]+)|\[([A-Za-z_]+)\])"), "trigger_time"),
+    (re.compile(r"job\.repair_count"), "job_repair_count"),
 )
 
 SUPPORTED_FORMS = (
     "{{job.parameters.<name>}}",
     "{{job.run_id}}",
+    "{{job.repair_count}}",
     "{{tasks.<key>.values.<name>}}",
     "{{tasks.<key>.value}}",
     "{{tasks.<key>.result_state}}",
@@ -83,7 +86,6 @@ _HINTS: tuple[tuple[str, str], ...] = (
     ("job.trigger", "lakehook offers {{job.trigger.type}} and {{job.trigger.time.<argument>}}"),
     ("job.id", "the flow has no Databricks job id at run time; pass what you need as a flow parameter"),
     ("job.name", "use a flow parameter or a literal name"),
-    ("job.repair_count", "lakehook retries tasks itself; there are no repairs"),
     ("task.", "{{task.*}} would name the flow task, not the child job's task; use a literal"),
     ("workspace.", "use a bundle variable (${var.<name>}) resolved at deploy time instead"),
     ("input", "for_each_task is not supported in a flow"),

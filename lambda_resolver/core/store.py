@@ -96,6 +96,19 @@ class Store(Protocol):
         """Apply ``changes`` if the run is in one of ``expect_states``."""
         ...
 
+    def begin_repair(
+        self,
+        run_id: str,
+        changes: Mapping[str, Any],
+        *,
+        expect_states: Collection[RunState],
+        expect_repair_id: int | None,
+    ) -> Run:
+        """Apply ``changes`` — the leaf counters among them — if the run is in one of
+        ``expect_states`` and its ``latest_repair_id`` is ``expect_repair_id`` (None: never
+        repaired). A repair's first write: of two repairs at once, one wins."""
+        ...
+
     # -- tasks ------------------------------------------------------------------------------
     def get_task(self, run_id: str, key: str) -> Task | None: ...
 
@@ -113,6 +126,21 @@ class Store(Protocol):
         expect_attempt: int | None = None,
     ) -> Task:
         """Apply ``changes`` if the task is in one of ``expect_states`` (and at ``expect_attempt``)."""
+        ...
+
+    def reset_task(
+        self,
+        run_id: str,
+        key: str,
+        changes: Mapping[str, Any],
+        *,
+        expect_states: Collection[TaskState],
+        expect_attempt: int,
+        drop_edges: Collection[str],
+    ) -> Task:
+        """Apply ``changes`` if the task is in one of ``expect_states`` at ``expect_attempt`` and,
+        in the same write, take back the edges delivered by the parents in ``drop_edges``: each
+        one taken back counts ``waiting`` up by one (a parent that never delivered is left)."""
         ...
 
     def deliver_edge(self, run_id: str, child: str, parent: str, outcome: str) -> tuple[Task, bool]:

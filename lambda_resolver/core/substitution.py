@@ -4,8 +4,8 @@
 upstream task ``k``'s value (an object); ``{{tasks.k.value}}`` → the whole value as JSON;
 ``{{tasks.k.result_state}}`` → e.g. ``success`` (lower case, as Databricks writes it);
 ``{{job.run_id}}`` → the flow run id; ``{{job.trigger.type}}`` and ``{{job.trigger.time.<arg>}}``
-→ from the run's trigger (see :func:`trigger_time_ms`). Reads only the tasks a template names:
-O(references).
+→ from the run's trigger (see :func:`trigger_time_ms`); ``{{job.repair_count}}`` → how often the
+run was repaired. Reads only the tasks a template names: O(references).
 """
 
 from __future__ import annotations
@@ -51,6 +51,8 @@ class ReferenceResolver:
         if ref.kind == "trigger_time":
             assert ref.name is not None
             return time_value(ref.name, trigger_time_ms(self._run))
+        if ref.kind == "job_repair_count":
+            return str(self._run.repair_count)
         assert ref.task_key is not None
         task = self._task(ref.task_key)
         if ref.kind == "task_result_state":

@@ -78,6 +78,16 @@ def run_sources_of(target: RunState) -> frozenset[RunState]:
 #: A run that has not ended: it can still be stopped, admitted or finished.
 ACTIVE_RUN_STATES = frozenset(RUN_TRANSITIONS)
 
+#: A repair (DESIGN §9) is the one way back from an end, kept apart from the moves above so no
+#: other write may take it: a finished task returns to WAITING, a final run to RUNNING.
+REPAIRS: dict[TaskState, frozenset[TaskState]] = {s: frozenset({T.WAITING}) for s in TaskState if s.terminal}
+RUN_REPAIRS: dict[RunState, frozenset[RunState]] = {s: frozenset({R.RUNNING}) for s in _RUN_FINAL}
+
+
+def repair_sources_of(target: RunState) -> frozenset[RunState]:
+    """The states a run may be in for a repair to move it to ``target``."""
+    return frozenset(s for s, targets in RUN_REPAIRS.items() if target in targets)
+
 
 class EdgeOutcome(str, enum.Enum):
     """What one finished dependency means to one dependent."""

@@ -131,6 +131,42 @@ class Transitions:
             run_id, {"stop_reason": reason}, expect_states=tm.run_sources_of(RunState(reason))
         )
 
+    # -- repairs (DESIGN §9) -------------------------------------------------------------------------
+    def begin_repair(self, run_id: str, changes: Mapping[str, Any], *, repair_id_was: int | None) -> Run:
+        """Move a final run back to RUNNING for a repair, its leaf counters set anew, only while
+        no other repair came first: its ``latest_repair_id`` is still ``repair_id_was``."""
+        target = RunState.RUNNING
+        return self.store.begin_repair(
+            run_id,
+            {**_fields_only(changes), "state": target.value},
+            expect_states=tm.repair_sources_of(target),
+            expect_repair_id=repair_id_was,
+        )
+
+    def reset_task(
+        self,
+        run_id: str,
+        key: str,
+        was: TaskState,
+        attempt: int,
+        changes: Mapping[str, Any],
+        *,
+        drop_edges: Sequence[str],
+    ) -> Task:
+        """Send a finished task back to WAITING for a repair, while it is still in ``was`` at
+        ``attempt`` (as the plan saw it), taking back the outcomes ``drop_edges`` delivered."""
+        target = TaskState.WAITING
+        if target not in tm.REPAIRS.get(was, frozenset()):
+            raise IllegalTransition(f"task {key}: a repair cannot reset a {was.value} task")
+        return self.store.reset_task(
+            run_id,
+            key,
+            {**_fields_only(changes), "state": target.value},
+            expect_states=tm.unchanged(was),
+            expect_attempt=attempt,
+            drop_edges=drop_edges,
+        )
+
     def set_run_fields(self, run_id: str, fields: Mapping[str, Any], *, while_in: RunState) -> Run:
         """Change fields of a run (never its state) while it is in ``while_in``."""
         return self.store.update_run(run_id, _fields_only(fields), expect_states=tm.unchanged(while_in))

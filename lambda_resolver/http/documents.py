@@ -31,6 +31,8 @@ def run_summary(run: Run) -> dict[str, Any]:
         "params": dict(run.params),
         "created_at": iso(run.created_at),
         "ended_at": iso(run.ended_at),
+        "repair_count": run.repair_count,
+        "latest_repair_id": run.latest_repair_id,
     }
     if run.notify_url:
         doc["notify_url"] = public_url(run.notify_url)  # never a stored user:password@

@@ -33,6 +33,7 @@ from lambda_resolver.http.models import (
     ErrorInfo,
     FlowName,
     IdStr,
+    RepairRunBody,
     Seconds,
     StartRunBody,
     Strict,
@@ -58,6 +59,10 @@ def is_http_event(event: object) -> bool:
 
 
 class _RunRef(Strict):
+    run_id: IdStr
+
+
+class _RepairRun(RepairRunBody):
     run_id: IdStr
 
 
@@ -112,6 +117,7 @@ ACTIONS: dict[str, tuple[type[BaseModel], Action]] = {
     "start_run": (StartRunBody, lambda s, b: ops.start_run(s.get_engine(), b)),
     "get_run": (_RunRef, lambda s, b: ops.get_run(s.get_engine(), b.run_id)),
     "cancel_run": (_RunRef, lambda s, b: ops.cancel_run(s.get_engine(), b.run_id)),
+    "repair_run": (_RepairRun, lambda s, b: ops.repair_run(s.get_engine(), b.run_id, b)),
     "list_runs": (
         _ListRuns,
         lambda s, b: ops.list_runs(

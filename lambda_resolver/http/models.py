@@ -187,6 +187,25 @@ class ConflictBody(BaseModel):
     error: ConflictDetail
 
 
+class RepairRunBody(Strict):
+    """``POST /v1/runs/{id}/repair``, as Databricks' ``runs/repair`` (all optional): with neither
+    ``rerun_tasks`` nor ``rerun_all_failed_tasks``, every task that did not succeed reruns."""
+
+    rerun_tasks: list[Annotated[str, Field(min_length=1, max_length=100)]] | None = Field(
+        default=None, max_length=10_000, description="The tasks to rerun, by key."
+    )
+    rerun_all_failed_tasks: bool = False
+    rerun_dependent_tasks: bool = Field(
+        default=False, description="Rerun the dependents of the rerun tasks even if they succeeded."
+    )
+    latest_repair_id: Annotated[int, Field(ge=1), BeforeValidator(_not_bool)] | None = Field(
+        default=None, description="The run's latest_repair_id: required after its first repair."
+    )
+    params: dict[str, Any] = Field(
+        default_factory=dict, description="Flow parameters for the rerun tasks, over the run's own."
+    )
+
+
 class TaskDocument(BaseModel):
     """One task of a run: its state, attempt, value or error, Databricks run and timings."""
 
@@ -217,6 +236,10 @@ class RunSummary(BaseModel):
     params: dict[str, str]
     created_at: str
     ended_at: str | None
+    repair_count: int = Field(default=0, description="How often the run was repaired.")
+    latest_repair_id: int | None = Field(
+        default=None, description="The latest repair; a further repair must name it (null: none yet)."
+    )
     notify_url: str | None = None
 
 

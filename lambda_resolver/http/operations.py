@@ -28,7 +28,7 @@ from lambda_resolver.http.documents import (
     task_of_run,
 )
 from lambda_resolver.http.errors import ParamsTooLarge
-from lambda_resolver.http.models import CreatePromiseBody, StartRunBody, WebhookPayload
+from lambda_resolver.http.models import CreatePromiseBody, RepairRunBody, StartRunBody, WebhookPayload
 from lambda_resolver.http.services import Services
 
 Answer = tuple[int, dict[str, Any]]
@@ -84,6 +84,20 @@ def cancel_run(engine: Engine, run_id: str) -> Answer:
     """Cancel a run (a finished run is left as it ended, like Databricks) and answer its document."""
     engine.get_run(check_id(run_id, "run_id"))  # 404 for an unknown run, before any write
     engine.stop_run(run_id)
+    return 200, run_document(engine, run_id)
+
+
+def repair_run(engine: Engine, run_id: str, body: RepairRunBody) -> Answer:
+    """Repair a run that ended (DESIGN §9) and answer its document."""
+    check_params(body.params)
+    engine.repair_run(
+        check_id(run_id, "run_id"),
+        body.rerun_tasks,
+        rerun_all_failed_tasks=body.rerun_all_failed_tasks,
+        rerun_dependent_tasks=body.rerun_dependent_tasks,
+        latest_repair_id=body.latest_repair_id,
+        params=body.params,
+    )
     return 200, run_document(engine, run_id)
 
 

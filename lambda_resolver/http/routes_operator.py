@@ -21,10 +21,12 @@ from lambda_resolver.http.models import (
     BlankIsNone,
     CreatePromiseBody,
     Cursor,
+    ErrorBody,
     FlowList,
     FlowName,
     PromiseDocument,
     Published,
+    RepairRunBody,
     RunDocument,
     RunList,
     StartRunBody,
@@ -32,7 +34,7 @@ from lambda_resolver.http.models import (
 )
 from lambda_resolver.http.services import Services
 from lambda_resolver.http.task_logs import task_logs
-from lambda_resolver.http.wire import json_response, path_id
+from lambda_resolver.http.wire import JSON_TYPE, json_response, path_id
 
 Manifest = Annotated[
     dict[str, Any],
@@ -138,6 +140,18 @@ def register(api: Api, services: Services) -> None:
         key = path_id(task_key, "task key")
         return json_response(*task_logs(eng, path_id(run_id, "run_id"), key, attempt))
 
+    @api.post(
+        "/v1/runs/<run_id>/repair",
+        body=True,
+        summary="Repair a run that ended: rerun what did not succeed, in the same run",
+        tags=["runs"],
+        responses=_repair_responses(),
+        **common,
+    )
+    def repair_run(run_id: str, body: Annotated[RepairRunBody, Body()]) -> Response[str]:
+        eng = engine()
+        return json_response(*ops.repair_run(eng, path_id(run_id, "run_id"), body))
+
     # -- standalone promises -------------------------------------------------------------------
     @api.post(
         "/v1/promises",
@@ -193,3 +207,14 @@ def register(api: Api, services: Services) -> None:
     def get_flow(name: str, version: Annotated[int | None, Query(ge=1)] = None) -> Response[str]:
         eng = engine()
         return json_response(*ops.get_flow(eng, path_id(name, "flow name"), version))
+
+
+def _repair_responses() -> dict[int, Any]:
+    """A repair's 409 is the plain error shape (``repair_conflict``, with ``latest_repair_id`` or
+    ``state``), not a settle's conflict that carries a promise."""
+    out: dict[int, Any] = dict(responses({200: RunDocument}, 400, 401, 403, 404, 409, 415))
+    out[409] = {
+        "description": "The run has not ended, another repair came first, or there is nothing to rerun",
+        "content": {JSON_TYPE: {"model": ErrorBody}},
+    }
+    return out

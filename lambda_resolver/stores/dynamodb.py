@@ -36,6 +36,7 @@ from lambda_resolver.stores import dynamodb_slots as slots
 from lambda_resolver.stores.dynamodb_codec import (
     Writes,
     expiry,
+    flag,
     n,
     num,
     plain,
@@ -291,6 +292,40 @@ class DynamoStore(RunTasks):
             changes,
             expect=lambda r: r.state.value in states,
             condition=condition,
+            final=lambda r: r.state.final,
+            label=f"run '{run_id}'",
+        )
+
+    def begin_repair(
+        self,
+        run_id: str,
+        changes: Mapping[str, Any],
+        *,
+        expect_states: Collection[RunState],
+        expect_repair_id: int | None,
+    ) -> Run:
+        """A rewrite that also sets the leaf counters. ``latest_repair_id`` lives in ``doc``, so
+        the ``ver`` condition carries it: the write lands only on the record the check read. (No
+        counter moves meanwhile: a final run has nothing left to propagate.)"""
+        states = [RunState(x).value for x in expect_states]
+
+        def encode(r: Run, shards: int) -> Writes:
+            writes = run_writes(r, shards)
+            writes.update(
+                open_leaves=n(r.open_leaves),
+                failed_leaves=n(r.failed_leaves),
+                canceled_leaves=n(r.canceled_leaves),
+                any_failed=flag(r.any_failed),
+            )
+            return writes
+
+        return self._rewrite(
+            run_key(run_id),
+            run_from_item,
+            encode,
+            changes,
+            expect=lambda r: r.state.value in states and r.latest_repair_id == expect_repair_id,
+            condition=lambda e: f"{e.n('state')} IN ({', '.join(e.v(s(x)) for x in states)})",
             final=lambda r: r.state.final,
             label=f"run '{run_id}'",
         )

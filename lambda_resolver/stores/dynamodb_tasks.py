@@ -13,12 +13,13 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from typing import TYPE_CHECKING
 
-from lambda_resolver.core.errors import NotFound
-from lambda_resolver.core.models import TERMINAL_TASK_STATES, Run, RunState, Task
+from lambda_resolver.core.errors import NotFound, StoreConflict
+from lambda_resolver.core.models import TERMINAL_TASK_STATES, Run, RunState, Task, TaskState, from_doc, to_doc
 from lambda_resolver.stores.dynamodb_codec import (
     flag,
     n,
     num,
+    plain,
     run_from_item,
     run_item,
     run_key,
@@ -26,12 +27,14 @@ from lambda_resolver.stores.dynamodb_codec import (
     task_from_item,
     task_item,
     task_key,
+    task_writes,
 )
-from lambda_resolver.stores.dynamodb_schema import DUE_AT, DUE_PK, PK, RUNFLOWS_PK, SK
+from lambda_resolver.stores.dynamodb_schema import DUE_AT, DUE_PK, PK, RUNFLOWS_PK, SK, TTL_ATTR
 from lambda_resolver.stores.dynamodb_table import ConditionFailed, Expr, Table, TransactionCanceled, pause
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Collection, Mapping, Sequence
+    from typing import Any
 
 _TERMINAL = sorted(st.value for st in TERMINAL_TASK_STATES)
 _PARALLEL_PUTS = 16
@@ -221,3 +224,60 @@ class RunTasks:
             return True
         except ConditionFailed:
             return False
+
+    def reset_task(
+        self,
+        run_id: str,
+        key: str,
+        changes: Mapping[str, Any],
+        *,
+        expect_states: Collection[TaskState],
+        expect_attempt: int,
+        drop_edges: Collection[str],
+    ) -> Task:
+        """One UpdateItem: rewrite the task (condition: the ``ver`` read, state and attempt),
+        REMOVE ``deps.<parent>`` of each delivered edge taken back and ADD their number to
+        ``waiting``. The condition also pins which of those edges exist, so a delivery racing
+        the reset is counted exactly once, by one side or the other."""
+        states = {TaskState(x).value for x in expect_states}
+        tkey = task_key(run_id, key)
+        item = self._table.get(tkey)
+        for _ in range(_PROPAGATION_TRIES):
+            if item is None:
+                raise NotFound(f"task '{key}' of run '{run_id}' does not exist")
+            current = task_from_item(item)
+            if current.state.value not in states or current.attempt != expect_attempt:
+                raise StoreConflict(
+                    f"task '{key}' of run '{run_id}' is {current.state.value} (attempt {current.attempt})",
+                    current,
+                )
+            doc = to_doc(current)
+            doc.update(plain(changes))
+            new = from_doc(Task, doc)
+            held = sorted(p for p in drop_edges if p in current.deps)
+            writes = task_writes(new, self.due_shards)
+            if TTL_ATTR in item and not new.state.terminal:
+                writes[TTL_ATTR] = None  # back in play: must not expire
+            e = Expr()
+            ver = num(item, "ver") or 0
+            writes["ver"] = n(ver + 1)
+            edge = {p: f"{e.n('deps')}.{e.n(p)}" for p in drop_edges}
+            sets = [f"{e.n(a)} = {e.v(v)}" for a, v in writes.items() if v is not None]
+            removes = [e.n(a) for a, v in writes.items() if v is None] + [edge[p] for p in held]
+            update = "SET " + ", ".join(sets)
+            if removes:
+                update += " REMOVE " + ", ".join(removes)
+            if held:
+                update += f" ADD {e.n('waiting')} {e.v(n(len(held)))}"
+            conds = [f"attribute_exists({e.n(PK)})", f"{e.n('ver')} = {e.v(n(ver))}"]
+            conds += [
+                f"attribute_exists({edge[p]})" if p in held else f"attribute_not_exists({edge[p]})"
+                for p in drop_edges
+            ]
+            try:
+                return task_from_item(self._table.update(tkey, update, condition=" AND ".join(conds), expr=e))
+            except ConditionFailed as lost:
+                item = lost.item  # changed meanwhile: decide again from what is there now
+        raise StoreConflict(
+            f"task '{key}' of run '{run_id}' keeps changing", task_from_item(item) if item else None
+        )

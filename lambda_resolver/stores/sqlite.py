@@ -24,7 +24,7 @@ from lambda_resolver.core.models import (
     to_doc,
 )
 from lambda_resolver.stores.sqlite_db import SCHEMA, _dumps, _plain
-from lambda_resolver.stores.sqlite_runs import SqliteRuns
+from lambda_resolver.stores.sqlite_repair import SqliteRepairs
 
 if TYPE_CHECKING:
     from lambda_resolver.wiring import StoreUrl
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 __all__ = ["SCHEMA", "SqliteStore", "from_url"]
 
 
-class SqliteStore(SqliteRuns):
+class SqliteStore(SqliteRepairs):
     """A :class:`~lambda_resolver.core.store.Store` in one SQLite file (see :class:`SqliteDb`)."""
 
     def __repr__(self) -> str:

@@ -184,3 +184,36 @@ def test_yaml_booleans_in_outcomes_and_parameters_are_written_as_databricks_does
     assert m.task("go").depends_on == (Dependency("check", "true"),)
     assert m.task("go").parameters == {"flag": "true", "n": "5"}
     assert m.task("check").condition == Condition(ConditionOp.EQUAL_TO, "1", "1.5")
+
+
+def test_a_flow_may_pass_its_repair_count_on(make_bundle) -> None:
+    root = make_bundle(
+        {
+            "bundles/flow.yml": """\
+            resources:
+              jobs:
+                flow:
+                  tags: {lakehook: flow}
+                  tasks:
+                    - task_key: only
+                      run_job_task:
+                        job_id: "${resources.jobs.work.id}"
+                        job_parameters: {repair: "{{job.repair_count}}"}
+            """,
+            "bundles/work.yml": """\
+            resources:
+              jobs:
+                work:
+                  name: work
+                  parameters:
+                    - {name: lakehook, default: ""}
+                    - {name: repair, default: "0"}
+                  tasks:
+                    - task_key: main
+                      notebook_task: {notebook_path: ../src/work.py}
+            """,
+        },
+    )
+    m = compile_bundle(root, environ={})["flow"]
+
+    assert m.task("only").parameters == {"repair": "{{job.repair_count}}"}

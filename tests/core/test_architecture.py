@@ -27,6 +27,8 @@ STORE_WRITES = {
     "create_run",
     "deliver_edge",
     "complete_propagation",
+    "begin_repair",
+    "reset_task",
 }
 CONDITIONS = {"expect_state", "expect_states"}
 STATE_TYPES = {"TaskState", "PromiseState", "RunState", "T", "R"}

@@ -83,3 +83,17 @@ def test_the_cli_runs_a_flow_and_reports_its_state_and_exit_code(dev: Dev) -> No
     assert status.returncode == 1 and json.loads(status.stdout) == doc
     missing = dev.cli("status", "no-such-run")
     assert missing.returncode == 2 and "does not exist" in missing.stderr
+
+
+def test_lakehook_repair_reruns_what_failed_in_the_same_run(dev: Dev) -> None:
+    run_id = dev.client.start_run("fails")["run_id"]
+    first = tasks_of(dev.client.wait(run_id, timeout_s=60, poll_s=0.2))
+    repaired = dev.cli("repair", run_id, "--wait", "--json")
+    assert repaired.returncode == 1, repaired.stderr  # boom fails again: the run FAILED again
+    doc = json.loads(repaired.stdout)
+    assert (doc["state"], doc["repair_count"], doc["latest_repair_id"]) == ("FAILED", 1, 1)
+    t = tasks_of(doc)
+    assert t["explode"]["attempt"] == 2 and t["explode"]["promise_id"] == f"{run_id}.explode.2"
+    assert t["explode"]["databricks_run_id"] != first["explode"]["databricks_run_id"]
+    assert t["first"] == first["first"] and t["cleanup"] == first["cleanup"]  # succeeded: kept
+    assert t["after"]["state"] == "UPSTREAM_FAILED"

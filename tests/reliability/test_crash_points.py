@@ -46,6 +46,7 @@ from typing import Any
 import pytest
 
 from lambda_resolver.core.clock import FakeClock
+from lambda_resolver.core.errors import RepairConflict
 from lambda_resolver.core.ids import idempotency_token, task_promise_id
 from lambda_resolver.core.manifest import FlowManifest
 from lambda_resolver.core.models import PromiseState, RunState, TaskState
@@ -100,7 +101,7 @@ class Step:
     settles its promise, then its run ends; ``webhook``: ``key``'s run ends and Databricks
     posts the job notification; ``tick``: time passes and the scheduled reconciler runs."""
 
-    kind: str  # publish | start | callback | webhook | tick | cancel
+    kind: str  # publish | start | callback | webhook | tick | cancel | repair
     key: str = ""
     attempt: int = 1
     state: PromiseState = PromiseState.RESOLVED
@@ -213,6 +214,13 @@ class Life:
             self.reconcile_until_quiet()
         elif step.kind == "cancel":
             engine.stop_run(RUN_ID)
+        elif step.kind == "repair":
+            try:
+                engine.repair_run(RUN_ID)
+            except RepairConflict:
+                # the operator sent it again after a crash: a 409 says the first one landed
+                if getattr(self.store.get_run(RUN_ID), "repair_count", 0) == 0:
+                    raise
         else:  # pragma: no cover
             raise ValueError(step.kind)
 
@@ -226,6 +234,8 @@ class Life:
             self.do(step)  # never happened: the operator starts it again
         elif step.kind == "cancel" and not getattr(self.store.get_run(RUN_ID), "stop_reason", None):
             self.do(step)  # never recorded: the operator cancels again
+        elif step.kind == "repair" and getattr(self.store.get_run(RUN_ID), "repair_count", 0) == 0:
+            self.do(step)  # never recorded: the operator repairs again
         # a lost webhook or tick, a recorded cancel: the reconciler alone carries on
         self.recover()
 
@@ -438,7 +448,14 @@ def test_the_uncrashed_life_succeeds_and_counts_its_crash_points(sqlite_backend:
     assert life.store.get_run(RUN_ID).state is RunState.SUCCESS  # type: ignore[union-attr]
     assert check_success_life(life) == []
     assert life.faults.ops == SUCCESS_OPS
-    for kind in [*sorted(STORE_WRITES), "trigger:before", "trigger:after", "get_run", "receive"]:
+    repair_writes = {"begin_repair", "reset_task"}  # a repair's: see the repair life below
+    for kind in [
+        *sorted(STORE_WRITES - repair_writes),
+        "trigger:before",
+        "trigger:after",
+        "get_run",
+        "receive",
+    ]:
         assert any(op.startswith(kind) for op in SUCCESS_OPS), f"no crash point at {kind}"
 
 
@@ -674,3 +691,95 @@ def test_a_crash_after_any_dynamodb_local_request_loses_nothing(
     local_backend: Callable[..., DynamoLocalBackend], steps: tuple[Step, ...], signals: str
 ) -> None:
     every_request(lambda: local_backend(client_faults=True), steps, signals)
+
+
+# -- every crash point of a repair ----------------------------------------------------------------
+
+# c fails both its attempts (the run FAILED, d UPSTREAM_FAILED); the repair reruns c (attempt 3,
+# with its retry again) and d (attempt 1); a and b keep their values and never run again.
+REPAIR_LIFE: tuple[Step, ...] = (
+    *SUCCESS_LIFE[:5],
+    Step("tick"),
+    Step("callback", "c", 2, PromiseState.REJECTED, error=FLAKY),
+    Step("repair"),
+    Step("callback", "c", 3, value={"total": 15}),
+    Step("callback", "d", 1, value={"published": True}),
+)
+
+
+def check_repair_life(life: Life) -> list[str]:
+    """What every life of REPAIR_LIFE must end with: no task ran twice for one attempt, no
+    task that succeeded ran again, the run SUCCESS after one repair."""
+    s, fake, problems = life.store, life.fake, []
+    run = s.get_run(RUN_ID)
+    if run is None or run.state is not RunState.SUCCESS or run.repair_count != 1:
+        problems.append(f"run is {run}, not SUCCESS after one repair")
+    want = {
+        "a": (1, {"rows": 10}),
+        "b": (1, {"rows": 5}),
+        "c": (3, {"total": 15}),
+        "d": (1, {"published": True}),
+    }
+    for key, (attempt, value) in want.items():
+        t = s.get_task(RUN_ID, key)
+        if t is None or (t.state, t.attempt, t.value, t.propagated) != (
+            TaskState.SUCCESS,
+            attempt,
+            value,
+            True,
+        ):
+            problems.append(f"task {key}: {t}")
+    attempts = [("a", 1), ("b", 1), ("c", 1), ("c", 2), ("c", 3), ("d", 1)]
+    tokens = {idempotency_token(task_promise_id(RUN_ID, k, n)) for k, n in attempts}
+    if fake.duplicates:
+        problems.append(f"duplicate runs per token: {fake.duplicates}")
+    if set(fake.started) != tokens or len(fake.runs) != len(tokens):
+        problems.append(f"{len(fake.runs)} Databricks runs started for {sorted(fake.started)}")
+    rid = fake.by_token.get(idempotency_token(task_promise_id(RUN_ID, "d", 1)))
+    if rid is None or fake.runs[rid].request.parameters.get("total") != "15":
+        problems.append("d did not start with c's repaired total")
+    problems.extend(check_nothing_left(life))
+    return problems
+
+
+REPAIR_OPS = reference_life(REPAIR_LIFE).faults.ops
+REPAIR_FROM = REPAIR_OPS.index("receive repair") + 1  # the points before it are SUCCESS_LIFE's
+
+
+def repair_points(signals: Sequence[str], default: Sequence[tuple[int, str]] | None = None) -> list[Any]:
+    return [p for p in points(REPAIR_OPS, signals, default) if p.values[0] >= REPAIR_FROM]
+
+
+def test_the_uncrashed_repair_reruns_only_what_did_not_succeed(sqlite_backend: SqliteBackend) -> None:
+    life = Life(sqlite_backend)
+    life.live(REPAIR_LIFE[:7], finish=False)
+    assert life.store.get_run(RUN_ID).state is RunState.FAILED  # type: ignore[union-attr]
+    life.live(REPAIR_LIFE[7:])
+    assert check_repair_life(life) == []
+    assert life.faults.ops == REPAIR_OPS
+    for kind in ("begin_repair", "reset_task(c)", "reset_task(d)"):
+        assert any(op.startswith(kind) for op in REPAIR_OPS[REPAIR_FROM:]), f"no crash point at {kind}"
+
+
+@pytest.mark.parametrize(("n", "signals"), repair_points(SIGNALS))
+def test_a_crash_at_any_point_of_a_repair_loses_nothing_sqlite(
+    sqlite_backend: SqliteBackend, n: int, signals: str
+) -> None:
+    live_and_check(Life(sqlite_backend, n, signals), REPAIR_LIFE, check_repair_life)
+
+
+REPAIR_DYNAMO_DEFAULT = picks(REPAIR_OPS, [("begin_repair(", "lost"), ("reset_task(d)", "lost")])
+
+
+@pytest.mark.parametrize(("n", "signals"), repair_points(("retried", "lost"), REPAIR_DYNAMO_DEFAULT))
+def test_a_crash_at_any_point_of_a_repair_loses_nothing_dynamodb(
+    dynamo_backend: DynamoBackend, n: int, signals: str
+) -> None:
+    live_and_check(Life(dynamo_backend, n, signals), REPAIR_LIFE, check_repair_life)
+
+
+@pytest.mark.parametrize(("n", "signals"), repair_points(("retried", "lost"), REPAIR_DYNAMO_DEFAULT[:1]))
+def test_a_crash_at_any_point_of_a_repair_loses_nothing_dynamodb_local(
+    local_backend: Callable[..., DynamoLocalBackend], n: int, signals: str
+) -> None:
+    live_and_check(Life(local_backend(), n, signals), REPAIR_LIFE, check_repair_life)

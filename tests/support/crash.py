@@ -7,8 +7,8 @@ count the ones that change something outside the process:
 
 - every state-changing store call (``create_promise``, ``update_promise``, ``put_flow``,
   ``create_run``, ``update_run``, ``update_task``, ``deliver_edge``, ``complete_propagation``,
-  ``acquire_slot``, ``release_slot``) — counted once it *returned*, whether it wrote or lost
-  its condition: the write landed (or did not), then the process died;
+  ``acquire_slot``, ``release_slot``, ``begin_repair``, ``reset_task``) — counted once it
+  *returned*, whether it wrote or lost its condition: the write landed (or did not), then the process died;
 - every call to Databricks: ``trigger`` (run-now) twice — just before it is sent, and after it
   returned (the run started, the process died before recording it) — and ``cancel``,
   ``get_run`` after they returned.
@@ -46,6 +46,8 @@ STORE_WRITES = frozenset(
         "complete_propagation",
         "acquire_slot",
         "release_slot",
+        "begin_repair",
+        "reset_task",
     }
 )
 
@@ -114,6 +116,10 @@ def _describe(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
         return f"deliver_edge({args[2]}->{args[1]})"
     if name == "complete_propagation":
         return f"complete_propagation({args[1]})"
+    if name == "begin_repair":
+        return f"begin_repair({args[0]})"
+    if name == "reset_task":
+        return f"reset_task({args[1]})"
     return f"{name}({', '.join(str(a) for a in args)})"
 
 
