@@ -409,8 +409,9 @@ class Resolver(Protocol):
         """The latest manifest of ``name`` (``FlowManifest.to_dict`` shape, with ``version``)."""
         ...
 
-    def publish(self, manifest: Mapping[str, Any]) -> int:
-        """Store ``manifest`` as the flow's next version; returns that version."""
+    def publish(self, manifest: Mapping[str, Any], *, production: bool = False) -> int:
+        """Store ``manifest`` as the flow's next version; returns that version. ``production``:
+        the target is ``mode: production`` (a flow's first schedule then starts active)."""
         ...
 
 
@@ -436,8 +437,8 @@ class HttpResolver:
         doc: dict[str, Any] = self._do(lambda: self.client.get_flow(name))
         return doc
 
-    def publish(self, manifest: Mapping[str, Any]) -> int:
-        answer = self._do(lambda: self.client.publish(manifest))
+    def publish(self, manifest: Mapping[str, Any], *, production: bool = False) -> int:
+        answer = self._do(lambda: self.client.publish(manifest, production=production))
         return int(answer["version"])
 
     def _do(self, call: Callable[[], Any]) -> Any:
@@ -532,8 +533,8 @@ class LambdaResolver:
         body = self.invoke("get_flow", name=name)
         return dict(body) if isinstance(body, Mapping) else {}
 
-    def publish(self, manifest: Mapping[str, Any]) -> int:
-        body = self.invoke("publish", manifest=dict(manifest))
+    def publish(self, manifest: Mapping[str, Any], *, production: bool = False) -> int:
+        body = self.invoke("publish", manifest=dict(manifest), production=production)
         return int(body["version"])
 
 
@@ -577,7 +578,8 @@ def describe_changes(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> l
     """What differs between two manifests (``FlowManifest.to_dict`` shapes), for people:
     job ids first, then tasks, parameters and settings."""
     if old is None:
-        return [f"{len(new.get('tasks', ()))} tasks, {len(new.get('jobs', ()))} jobs"]
+        first = [f"{len(new.get('tasks', ()))} tasks, {len(new.get('jobs', ()))} jobs"]
+        return first + ([f"schedule: {schedule_text(new['schedule'])}"] if new.get("schedule") else [])
     out: list[str] = []
     old_jobs = {j["key"]: j for j in old.get("jobs", ())}
     new_jobs = {j["key"]: j for j in new.get("jobs", ())}
@@ -609,6 +611,8 @@ def describe_changes(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> l
     params_delta = _delta(old_params, new_params, changed=changed_params)
     if params_delta:
         out.append("parameters: " + params_delta)
+    if old.get("schedule") != new.get("schedule"):
+        out.append(f"schedule: {schedule_text(old.get('schedule'))} → {schedule_text(new.get('schedule'))}")
     out.extend(
         f"{name}: {_show(old.get(name))} → {_show(new.get(name))}"
         for name in ("max_concurrent_runs", "queue", "timeout_seconds", "display_name", "source")
@@ -617,6 +621,16 @@ def describe_changes(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> l
     if not out and _comparable(old) != _comparable(new):
         out.append("manifest changed")
     return out
+
+
+def schedule_text(schedule: Mapping[str, Any] | None) -> str:
+    """A schedule (``FlowSchedule.to_dict``) for people: ``cron "0 0 2 * * ?" Europe/Berlin``,
+    ``every 4 HOURS``, or ``none``."""
+    if not schedule:
+        return "none"
+    if schedule.get("kind") == "periodic":
+        return f"every {schedule.get('interval')} {schedule.get('unit')}"
+    return f'cron "{schedule.get("quartz_cron_expression")}" {schedule.get("timezone_id") or "UTC"}'
 
 
 def _delta(old: Mapping[str, Any], new: Mapping[str, Any], *, changed: Sequence[str]) -> str:
@@ -746,7 +760,7 @@ def publish_bundle(
     if not dry_run:
         for change in changes:
             if change.status != UNCHANGED:
-                change.version = resolver.publish(change.manifest.to_dict())
+                change.version = resolver.publish(change.manifest.to_dict(), production=bundle.production)
     return report
 
 

@@ -25,6 +25,7 @@ def main() -> None:
         local_cmds,
         publish_cmd,
         run_cmds,
+        schedule_cmds,
     )
 
     sys.exit(app())

@@ -14,6 +14,7 @@ from lambda_resolver.core.engine import Engine, promise_document
 from lambda_resolver.core.manifest import FlowManifest
 from lambda_resolver.core.models import Run, Task
 from lambda_resolver.core.notifications import public_url
+from lambda_resolver.core.schedule.machine import ScheduleRecord
 
 
 def run_summary(run: Run) -> dict[str, Any]:
@@ -26,6 +27,7 @@ def run_summary(run: Run) -> dict[str, Any]:
         "params": dict(run.params),
         "created_at": iso(run.created_at),
         "ended_at": iso(run.ended_at),
+        "trigger": run.trigger.to_document(),
     }
     if run.notify_url:
         doc["notify_url"] = public_url(run.notify_url)  # never a stored user:password@
@@ -99,4 +101,23 @@ def flow_summary(manifest: FlowManifest) -> dict[str, Any]:
     }
 
 
-__all__ = ["documents_of", "flow_summary", "promise_document", "run_document", "run_summary", "task_document"]
+def schedule_document(flow: str, record: ScheduleRecord | None) -> dict[str, Any]:
+    """``GET /v1/flows/{flow}/schedule``: the schedule, lakehook's switch, the next fire time."""
+    spec = None if record is None else record.spec
+    return {
+        "flow": flow,
+        "schedule": None if spec is None else spec.to_dict(),
+        "active": bool(record is not None and spec is not None and record.active),
+        "next_at": None if record is None else iso(record.due_at),
+    }
+
+
+__all__ = [
+    "documents_of",
+    "flow_summary",
+    "promise_document",
+    "run_document",
+    "run_summary",
+    "schedule_document",
+    "task_document",
+]

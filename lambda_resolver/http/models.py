@@ -199,6 +199,14 @@ class TaskDocument(BaseModel):
     outcome: str | None = Field(default=None, description="A condition task's outcome: true/false.")
 
 
+class RunTriggerDocument(BaseModel):
+    """What started a run: ``manual``, or a schedule's slot and the slots skipped before it."""
+
+    type: str = Field(description="manual | schedule | periodic")
+    slot: str | None = Field(description="The slot (ISO 8601 UTC) a scheduled run is for; null if manual.")
+    skipped: int = Field(description="Slots missed before this one that did not run (no backfill).")
+
+
 class RunSummary(BaseModel):
     """A flow run without its tasks."""
 
@@ -209,6 +217,7 @@ class RunSummary(BaseModel):
     params: dict[str, str]
     created_at: str
     ended_at: str | None
+    trigger: RunTriggerDocument
     notify_url: str | None = None
 
 
@@ -248,6 +257,24 @@ class Published(BaseModel):
 
     flow: str
     version: int
+
+
+class ScheduleDocument(BaseModel):
+    """A flow's schedule and lakehook's switch for it; ``next_at`` is null while paused."""
+
+    flow: str
+    schedule: dict[str, Any] | None = Field(
+        description="The flow job's schedule: {kind: schedule, quartz_cron_expression, timezone_id} "
+        "or {kind: periodic, interval, unit}; null if the flow has none."
+    )
+    active: bool
+    next_at: str | None
+
+
+class ScheduleList(BaseModel):
+    """Every flow that has (or had) a schedule, by flow."""
+
+    schedules: list[ScheduleDocument]
 
 
 class WebhookAnswer(BaseModel):

@@ -31,6 +31,7 @@ from lambda_resolver.core.models import (
     from_doc,
     to_doc,
 )
+from lambda_resolver.stores import sqlite_schedules
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS promises (
@@ -95,7 +96,7 @@ class _Lease:
         self.pool.put(self.con)
 
 
-class SqliteStore:
+class SqliteStore(sqlite_schedules.SqliteSchedules):
     """A :class:`~lambda_resolver.core.store.Store` in one SQLite file (or ``:memory:``-like temp).
 
     Each thread uses its own connection, taken from a pool on its first call and given back when
@@ -111,7 +112,7 @@ class SqliteStore:
         self._free: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
-        self._con().executescript(SCHEMA)
+        self._con().executescript(SCHEMA + sqlite_schedules.SCHEMA)
 
     def __repr__(self) -> str:
         return f"SqliteStore({self.path!r})"
@@ -522,8 +523,9 @@ class SqliteStore:
                 " SELECT 'promise' AS kind, due_at, id, NULL AS task_key FROM promises WHERE due_at <= ?"
                 " UNION ALL SELECT 'task', due_at, run_id, key FROM tasks WHERE due_at <= ?"
                 " UNION ALL SELECT 'run', due_at, run_id, NULL FROM runs WHERE due_at <= ?"
+                f" UNION ALL {sqlite_schedules.DUE_SELECT}"
                 ") ORDER BY due_at LIMIT ?",
-                (now, now, now, limit),
+                (now, now, now, now, limit),
             )
             .fetchall()
         )

@@ -27,6 +27,7 @@ STORE_WRITES = {
     "create_run",
     "deliver_edge",
     "complete_propagation",
+    "put_schedule",
 }
 CONDITIONS = {"expect_state", "expect_states"}
 STATE_TYPES = {"TaskState", "PromiseState", "RunState", "T", "R"}

@@ -48,6 +48,8 @@ STORE_WRITES = frozenset(
         "release_slot",
     }
 )
+#: A schedule's writes: crash points of a firing (tests/core/test_schedules.py), not of a run's life.
+SCHEDULE_WRITES = frozenset({"put_schedule"})
 
 DYNAMODB_WRITES = frozenset(
     {"put_item", "update_item", "delete_item", "transact_write_items", "batch_write_item"}
@@ -114,6 +116,8 @@ def _describe(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
         return f"deliver_edge({args[2]}->{args[1]})"
     if name == "complete_propagation":
         return f"complete_propagation({args[1]})"
+    if name == "put_schedule":
+        return f"put_schedule({args[0].flow})"
     return f"{name}({', '.join(str(a) for a in args)})"
 
 
@@ -129,7 +133,7 @@ class CrashingStore:
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self.inner, name)
-        if name not in STORE_WRITES:
+        if name not in STORE_WRITES and name not in SCHEDULE_WRITES:
             return attr
 
         def write(*args: Any, **kwargs: Any) -> Any:
