@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 from lambda_resolver.core.context import Context, log
-from lambda_resolver.core.errors import ConcurrencyLimit, Conflict, RunConflict, StoreConflict
+from lambda_resolver.core.errors import BadRequest, ConcurrencyLimit, RunConflict, StoreConflict
 from lambda_resolver.core.ids import scheduled_run_id
 from lambda_resolver.core.manifest import FlowManifest
 from lambda_resolver.core.models import RunTrigger, TriggerType
@@ -91,7 +91,7 @@ class Scheduler:
                 base = machine.on_publish(read, flow, latest.schedule, production=False, now=now)
                 read = base if base is not None else read
             if read is None or read.spec is None:
-                raise Conflict(
+                raise BadRequest(
                     f"flow '{flow}' has no schedule: give its job a `schedule` (quartz_cron_expression, "
                     "timezone_id, pause_status: PAUSED) or `trigger.periodic`, and publish it"
                 )

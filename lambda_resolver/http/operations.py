@@ -144,12 +144,12 @@ def list_schedules(engine: Engine) -> Answer:
 
 
 def pause_schedule(engine: Engine, flow: str) -> Answer:
-    """Stop firing a flow's schedule (409 if it has none)."""
+    """Stop firing a flow's schedule (400 if it has none, naming what to add)."""
     return 200, schedule_document(flow, engine.schedules.pause(check_id(flow, "flow name")))
 
 
 def resume_schedule(engine: Engine, flow: str) -> Answer:
-    """Fire a flow's schedule from its next slot after now (409 if it has none)."""
+    """Fire a flow's schedule from its next slot after now (400 if it has none)."""
     return 200, schedule_document(flow, engine.schedules.resume(check_id(flow, "flow name")))
 
 

@@ -185,7 +185,7 @@ def register(api: Api, services: Services) -> None:
         "/v1/flows/<name>/schedule/pause",
         summary="Stop firing a flow's schedule (lakehook's switch; the YAML stays PAUSED)",
         tags=["schedules"],
-        responses=responses({200: ScheduleDocument}, 400, 401, 403, 404, 409),
+        responses=responses({200: ScheduleDocument}, 400, 401, 403, 404),
         **common,
     )
     def pause_schedule(name: str) -> Response[str]:
@@ -196,7 +196,7 @@ def register(api: Api, services: Services) -> None:
         "/v1/flows/<name>/schedule/resume",
         summary="Fire a flow's schedule again, from its next slot after now",
         tags=["schedules"],
-        responses=responses({200: ScheduleDocument}, 400, 401, 403, 404, 409),
+        responses=responses({200: ScheduleDocument}, 400, 401, 403, 404),
         **common,
     )
     def resume_schedule(name: str) -> Response[str]:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from lambda_resolver.core.errors import Conflict, UnknownFlow
+from lambda_resolver.core.errors import BadRequest, UnknownFlow
 from lambda_resolver.core.manifest import FlowManifest
 from lambda_resolver.core.models import RunState, TriggerType
 from lambda_resolver.core.schedule import FlowSchedule
@@ -137,7 +137,7 @@ def test_a_periodic_schedule_keeps_the_anchor_of_its_first_activation(at_noon: H
 def test_the_switch_names_what_is_missing(at_noon: Harness) -> None:
     h = at_noon
     h.engine.publish(flow("adhoc", [job_task("a")]))
-    with pytest.raises(Conflict, match="has no schedule"):
+    with pytest.raises(BadRequest, match="has no schedule"):
         h.engine.schedules.resume("adhoc")
     with pytest.raises(UnknownFlow):
         h.engine.schedules.pause("nope")
