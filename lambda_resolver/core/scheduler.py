@@ -106,7 +106,8 @@ class Scheduler:
     # -- firing ----------------------------------------------------------------------------------
     def fire(self, engine: Engine, flow: str) -> str:
         """The reconciler found ``flow``'s schedule due: run its latest due slot (once), then move
-        ``next_at`` on. Says what happened: fired, queued, skipped (max_concurrent_runs), stale."""
+        ``next_at`` on. Says what happened: fired, queued, skipped (max_concurrent_runs), recovered
+        (a crash had started the slot's run but not moved on), stale."""
         ctx, now = self.ctx, self.ctx.now()
         read = ctx.store.get_schedule(flow)
         if read is None or read.due_at is None or read.due_at > now:
@@ -116,8 +117,10 @@ class Scheduler:
         if spec != read.spec:  # a publish stored the flow but not its schedule: catch up, fire later
             self._advance(machine.resynced(read, spec, now), read)
             return "resynced"
-        due = machine.due(read, now)
-        outcome = "stale"
+        assert read.next_at is not None
+        next_ran = ctx.store.get_run(scheduled_run_id(flow, _utc(read.next_at))) is not None
+        due = machine.due(read, now, next_ran=next_ran)
+        outcome = "recovered" if next_ran else "stale"
         if due is not None:
             outcome = self._start(engine, read, due)
         self._advance(machine.fired(read, due, now), read)
@@ -125,8 +128,7 @@ class Scheduler:
 
     def _start(self, engine: Engine, read: ScheduleRecord, due: machine.Fire) -> str:
         assert read.spec is not None
-        slot = datetime.fromtimestamp(due.slot / 1000, tz=timezone.utc)
-        run_id = scheduled_run_id(read.flow, slot)
+        run_id = scheduled_run_id(read.flow, _utc(due.slot))
         trigger = RunTrigger(TriggerType(read.spec.kind), due.slot, due.skipped)
         fields = {"flow": read.flow, "run_id": run_id, "skipped": due.skipped}
         try:
@@ -144,3 +146,7 @@ class Scheduler:
     def _advance(self, new: ScheduleRecord, read: ScheduleRecord) -> None:
         with contextlib.suppress(StoreConflict):  # another pass (or an operator) moved it first
             self.ctx.writes.write_schedule(new, read)
+
+
+def _utc(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc)

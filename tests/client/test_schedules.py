@@ -15,6 +15,7 @@ from lambda_resolver.cli.app import app
 from lambda_resolver.cli.schedule_cmds import schedule_app  # noqa: F401 - registers the commands
 from lambda_resolver.client import LakehookClientError
 from lambda_resolver.core.schedule import FlowSchedule
+from lambda_resolver.http import Services, handle_operator_event
 from lambda_resolver.publish import DeployedJob, HttpResolver, JobIds, publish_bundle
 
 from support.flows import flow, job_task
@@ -150,3 +151,21 @@ def test_publish_shows_a_changed_schedule_and_keeps_the_switch(stack: Stack, tmp
     assert report.flows[0].changes == ['schedule: cron "0 15 * * * ?" UTC → cron "0 45 * * * ?" UTC']
     doc = stack.client.schedule("nightly")
     assert doc["active"] is False and doc["schedule"]["quartz_cron_expression"] == "0 45 * * * ?"
+
+
+def test_the_direct_invocation_door_publishes_and_switches_schedules(stack: Stack) -> None:
+    services = Services(engine=lambda: stack.h.engine, signer=stack.h.signer)  # IAM is the door
+    stack.h.clock.t = ms("2026-12-07T10:00:00Z")
+    manifest = flow("nightly", [job_task("a")], schedule=CRON).to_dict()
+    published = handle_operator_event(
+        {"lakehook": "publish", "manifest": manifest, "production": True}, services
+    )
+    assert published["status"] == 201
+    got = handle_operator_event({"lakehook": "get_schedule", "flow": "nightly"}, services)
+    assert got == {"status": 200, "body": stack.client.schedule("nightly")} and got["body"]["active"] is True
+    paused = handle_operator_event({"lakehook": "pause_schedule", "flow": "nightly"}, services)
+    assert (paused["status"], paused["body"]["active"]) == (200, False)
+    resumed = handle_operator_event({"lakehook": "resume_schedule", "flow": "nightly"}, services)
+    assert resumed["body"]["next_at"] == "2026-12-08T01:00:00.000Z"
+    listed = handle_operator_event({"lakehook": "list_schedules"}, services)
+    assert [d["flow"] for d in listed["body"]["schedules"]] == ["nightly"]

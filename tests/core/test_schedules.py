@@ -197,6 +197,22 @@ def test_a_crash_after_any_write_of_a_firing_still_gives_one_run_for_the_slot(tm
         store.close()
 
 
+def test_slots_passed_during_a_crash_after_the_start_count_only_the_slots_that_did_not_run(
+    tmp_path: Path,
+) -> None:
+    baseline, store = _fire_life(tmp_path / "count", None)
+    store.close()
+    before_advance = len([op for op in baseline.ops if not op.startswith("put_flow")]) - 2
+    faults, store = _fire_life(tmp_path / "crash", before_advance)  # 12:01's run started, not recorded
+    assert faults.crashed is not None and faults.crashed.op.startswith("update_task"), faults.log()
+    restarted = Harness(SqliteStore(store.path))
+    restarted.clock.t = ms("2026-12-07T12:03:30Z")  # back after 12:02 and 12:03 passed
+    restarted.engine.reconcile()
+    assert scheduled_runs(restarted) == ["nightly:2026-12-07T12:01:00Z", "nightly:2026-12-07T12:03:00Z"]
+    assert restarted.engine.get_run("nightly:2026-12-07T12:03:00Z").trigger.skipped == 1  # 12:02 only
+    store.close()
+
+
 def test_a_restart_neither_repeats_nor_loses_the_next_slot(tmp_path: Path) -> None:
     first = Harness(SqliteStore(tmp_path / "lakehook.db"))
     first.clock.t = ms("2026-12-07T12:00:10Z")

@@ -3,6 +3,7 @@ two reconcilers race for it (threads over one store, one workspace)."""
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime
 
 import pytest
@@ -13,6 +14,7 @@ from lambda_resolver.core.schedule import FlowSchedule
 from lambda_resolver.core.schedule.machine import ScheduleRecord
 from lambda_resolver.core.store import Store
 
+from support.crash import Crash, CrashingStore, Faults
 from support.flows import flow, job_task
 from support.harness import Harness
 from support.races import RaceLauncher, at_once
@@ -67,3 +69,36 @@ def test_two_reconcilers_racing_for_each_slot_start_one_run_per_slot(store: Stor
     assert workspace.duplicates == {} and len(workspace.runs) == len(slots)
     rec = store.get_schedule("nightly")
     assert rec is not None and rec.next_at == ms("2026-12-07T12:05:00Z")
+
+
+def _fire(store: Store, name: str, faults: Faults, launcher: RaceLauncher, crash_at: int | None) -> None:
+    """Publish ``name`` with a schedule, let a slot come due, reconcile: killed after write
+    ``crash_at`` of the firing (None: not killed)."""
+    h = Harness(CrashingStore(store, faults), launcher=launcher)  # type: ignore[arg-type]
+    h.clock.t = ms("2026-12-07T12:00:10Z")
+    h.engine.publish(flow(name, [job_task("a")], schedule=CRON), production=True)
+    h.clock.t = ms("2026-12-07T12:01:01Z")
+    faults.crash_after = None if crash_at is None else len(faults.ops) + crash_at
+    with contextlib.suppress(Crash):
+        h.engine.reconcile()
+
+
+@pytest.mark.parametrize("point", ["create_run", "update_task"])
+def test_a_crash_between_starting_a_slot_and_moving_on_still_gives_one_run(store: Store, point: str) -> None:
+    """Killed right after the slot's run was created, or right before ``next_at`` moves on."""
+    dry = Faults()
+    _fire(store, "counted", dry, RaceLauncher(), None)  # the same firing on another flow, counted
+    firing = dry.ops[2:]  # after put_flow and the publish's put_schedule
+    faults, workspace = Faults(), RaceLauncher()
+    _fire(
+        store, "nightly", faults, workspace, max(i for i, op in enumerate(firing, 1) if op.startswith(point))
+    )
+    assert faults.crashed is not None and faults.crashed.op.startswith(point), faults.log()
+    restarted = Harness(store, launcher=workspace)  # a new resolver over the same table
+    restarted.clock.t = ms("2026-12-07T12:01:30Z")
+    restarted.engine.reconcile()
+    runs = [r.run_id for r in store.list_runs(flow="nightly") if r.trigger.type is TriggerType.SCHEDULE]
+    assert runs == ["nightly:2026-12-07T12:01:00Z"]
+    assert workspace.duplicates == {} and len(workspace.runs) == 1
+    rec = store.get_schedule("nightly")
+    assert rec is not None and rec.next_at == ms("2026-12-07T12:02:00Z")

@@ -129,14 +129,17 @@ class Fire:
     skipped: int
 
 
-def due(current: ScheduleRecord, now: int) -> Fire | None:
-    """The latest slot in ``[next_at, now]`` and the slots skipped before it (no backfill)."""
+def due(current: ScheduleRecord, now: int, *, next_ran: bool = False) -> Fire | None:
+    """The latest slot in ``[next_at, now]`` and the slots skipped before it (no backfill).
+    ``next_ran``: the run of the slot at ``next_at`` exists already (a crash came between
+    starting it and moving ``next_at`` on), so only slots after it count."""
     from lambda_resolver.core.schedule.slots import due_slot
 
     if current.spec is None or current.next_at is None or current.next_at > now:
         return None
     slots = current.spec.slots(None if current.anchor is None else _dt(current.anchor))
-    found = due_slot(slots, _dt(current.next_at - 1000), _dt(now))
+    after = current.next_at if next_ran else current.next_at - 1000
+    found = due_slot(slots, _dt(after), _dt(now))
     return None if found is None else Fire(_ms(found.slot), found.skipped)
 
 
