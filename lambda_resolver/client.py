@@ -81,8 +81,16 @@ class LakehookClient:
             body["notify_url"] = notify_url
         return self._call("POST", "/v1/runs", body)
 
-    def get_run(self, run_id: str) -> dict[str, Any]:
-        return self._call("GET", f"/v1/runs/{_seg(run_id)}")
+    def get_run(self, run_id: str, *, values: bool = True) -> dict[str, Any]:
+        """The run document. Values that would take it past the answer limit come back as
+        ``"value": null, "value_omitted": true`` (read them with :meth:`get_task`);
+        ``values=False`` leaves every value out."""
+        query = None if values else {"values": "false"}
+        return self._call("GET", f"/v1/runs/{_seg(run_id)}", query=query)
+
+    def get_task(self, run_id: str, task_key: str) -> dict[str, Any]:
+        """One task of a run, with its value in full."""
+        return self._call("GET", f"/v1/runs/{_seg(run_id)}/tasks/{_seg(task_key)}")
 
     def list_runs(
         self, *, flow: str | None = None, state: str | None = None, limit: int = 50, cursor: str | None = None

@@ -3,8 +3,14 @@
 pip installs wheels built for the Lambda runtime (CPython 3.12, manylinux2014 aarch64) into
 ``build/lambda/``, whatever the build machine is: ``--platform``/``--python-version``/
 ``--implementation`` with ``--only-binary=:all:``, so nothing is compiled here and no host binary
-slips in. Then the project itself goes in without its dependencies, the tree is stripped, and a
+slips in. Then the project itself goes in without its dependencies, the tree is stripped, every
+module is compiled to an unchecked-hash ``.pyc`` by CPython 3.12 (``scripts/lambda_bytecode.py``:
+the runtime's code directory is read-only, so without them every cold start compiles), and a
 deterministic zip is written. ``lambda_resolver/template.yaml`` points its ``CodeUri`` at that zip.
+
+Without a CPython 3.12 on the build machine the zip is built without ``.pyc``, with a warning
+(``--require-pyc`` makes that an error). ``--arch x86_64`` builds the same zip for x86_64: the
+template deploys arm64; the twin exists so the zip can be imported and measured on x86_64.
 
 What goes in is an explicit list, not an extra: the base dependencies plus the few distributions of
 the ``resolver`` extra that the Lambda needs, each with the version range pyproject.toml pins (one
@@ -12,7 +18,8 @@ place to bump). Not shipped: boto3/botocore/s3transfer (the runtime provides the
 typer/rich, databricks-bundles (the flow compiler runs on the operator's machine), and powertools'
 ``[tracer]`` extra (it pulls a second botocore: 55 MB instead of 19).
 
-Usage: ``python scripts/build_lambda.py [--build-dir DIR] [--skip-handler-check]``
+Usage: ``python scripts/build_lambda.py [--build-dir DIR] [--python PATH] [--require-pyc]
+[--arch aarch64|x86_64] [--skip-handler-check]``
 """
 
 from __future__ import annotations
@@ -28,6 +35,10 @@ import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from lambda_bytecode import BuildError, compile_for_zip, runtime_python_for_build
+
 ROOT = Path(__file__).resolve().parents[1]
 PYPROJECT = ROOT / "pyproject.toml"
 BUILD_DIR = ROOT / "build"
@@ -39,6 +50,8 @@ OWN_PACKAGES = ("lambda_resolver", "notebook_lib")  # what the project wheel ins
 HANDLER_MODULE = "lambda_resolver/aws/handler.py"  # lambda_resolver.aws.handler.handler
 
 PLATFORM = "manylinux2014_aarch64"
+# --arch: the wheel platform and the ELF e_machine every shared object must carry.
+ARCHES = {"aarch64": ("manylinux2014_aarch64", 183), "x86_64": ("manylinux2014_x86_64", 62)}
 PYTHON_VERSION = "3.12"
 IMPLEMENTATION = "cp"
 
@@ -60,10 +73,6 @@ EM_AARCH64 = 183
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # fixed timestamps: the same tree gives the same zip
 
 _REQUIREMENT = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(\[[^\]]*\])?\s*(.*?)\s*$")
-
-
-class BuildError(Exception):
-    """A build step failed; the message says which and why."""
 
 
 def normalize(name: str) -> str:
@@ -117,7 +126,7 @@ def lambda_requirements(pyproject: Path = PYPROJECT) -> list[str]:
     return out
 
 
-def dependencies_command(target: Path, requirements: Sequence[str]) -> list[str]:
+def dependencies_command(target: Path, requirements: Sequence[str], platform: str = PLATFORM) -> list[str]:
     """pip, installing ``requirements`` as Lambda-runtime wheels into ``target``."""
     return [
         sys.executable,
@@ -127,7 +136,7 @@ def dependencies_command(target: Path, requirements: Sequence[str]) -> list[str]
         "--target",
         str(target),
         "--platform",
-        PLATFORM,
+        platform,
         "--python-version",
         PYTHON_VERSION,
         "--implementation",
@@ -197,22 +206,24 @@ def strip_tree(target: Path) -> None:
             shutil.rmtree(path)
 
 
-def check_binaries(target: Path) -> None:
-    """Every shared object must be an AArch64 ELF built for this CPython, never a build-host binary."""
+def check_binaries(target: Path, machine: int = EM_AARCH64) -> None:
+    """Every shared object must be an ELF for the target (AArch64 unless ``machine`` says otherwise)
+    built for this CPython, never a build-host binary."""
     wrong = []
     for path in sorted(target.rglob("*.so*")):
         if not path.is_file():
             continue
         with path.open("rb") as f:
             header = f.read(20)
-        # ELF magic, then e_machine (little-endian u16 at offset 18): 183 is EM_AARCH64
-        is_aarch64 = header[:4] == b"\x7fELF" and int.from_bytes(header[18:20], "little") == EM_AARCH64
+        # ELF magic, then e_machine (little-endian u16 at offset 18): 183 is EM_AARCH64, 62 x86-64
+        is_target = header[:4] == b"\x7fELF" and int.from_bytes(header[18:20], "little") == machine
         abi_tag = f"cpython-{PYTHON_VERSION.replace('.', '')}-"
         other_python = "cpython-" in path.name and abi_tag not in path.name
-        if not is_aarch64 or other_python:
+        if not is_target or other_python:
             wrong.append(str(path.relative_to(target)))
     if wrong:
-        raise BuildError(f"shared objects not built for cp{PYTHON_VERSION} aarch64: {wrong}")
+        arch = next((a for a, (_, m) in ARCHES.items() if m == machine), str(machine))
+        raise BuildError(f"shared objects not built for cp{PYTHON_VERSION} {arch}: {wrong}")
 
 
 def write_zip(source: Path, zip_path: Path) -> None:
@@ -244,8 +255,21 @@ def _mib(n: int) -> str:
     return f"{n / (1024 * 1024):.1f} MiB"
 
 
-def build(build_dir: Path = BUILD_DIR, *, check_handler: bool = True) -> Path:
-    """Build ``<build_dir>/lakehook-lambda.zip`` and return its path."""
+def build(
+    build_dir: Path = BUILD_DIR,
+    *,
+    check_handler: bool = True,
+    python: str | None = None,
+    require_pyc: bool = False,
+    arch: str = "aarch64",
+) -> Path:
+    """Build ``<build_dir>/lakehook-lambda.zip`` and return its path.
+
+    ``python`` is the CPython 3.12 that compiles the ``.pyc`` (found on PATH or in pyenv when
+    None); without one the zip has no ``.pyc``, or, with ``require_pyc``, :class:`BuildError`.
+    """
+    platform, machine = ARCHES[arch]
+    runtime_python = runtime_python_for_build(python, require_pyc)
     target = build_dir / PACKAGE_SUBDIR
     zip_path = build_dir / ZIP_NAME
     requirements = lambda_requirements()
@@ -254,8 +278,8 @@ def build(build_dir: Path = BUILD_DIR, *, check_handler: bool = True) -> Path:
     target.mkdir(parents=True)
 
     _run(
-        f"dependencies for cp{PYTHON_VERSION} {PLATFORM}: {', '.join(requirements)}",
-        dependencies_command(target, requirements),
+        f"dependencies for cp{PYTHON_VERSION} {platform}: {', '.join(requirements)}",
+        dependencies_command(target, requirements, platform),
     )
     # The project's own wheel is built in a scratch copy of nothing but what it needs, so setuptools
     # leaves no build/ or egg-info debris in the working tree.
@@ -269,17 +293,33 @@ def build(build_dir: Path = BUILD_DIR, *, check_handler: bool = True) -> Path:
                 shutil.copy2(item, src / name)
         _run("the lakehook project (no dependencies)", project_command(target, src))
 
+    return package_tree(
+        target, zip_path, runtime_python=runtime_python, machine=machine, check_handler=check_handler
+    )
+
+
+def package_tree(
+    target: Path,
+    zip_path: Path,
+    *,
+    runtime_python: str | None,
+    machine: int = EM_AARCH64,
+    check_handler: bool = True,
+) -> Path:
+    """What follows pip: strip and check ``target``, compile its ``.pyc`` with ``runtime_python``
+    (none when None), zip it to ``zip_path``."""
     removed = _remove_runtime_provided(target)
     if removed:
         print(f"[build] removed (provided by the runtime): {', '.join(removed)}")
     strip_tree(target)
-    check_binaries(target)
+    check_binaries(target, machine)
     if check_handler and not (target / HANDLER_MODULE).is_file():
         raise BuildError(
             f"{HANDLER_MODULE} is not in the build: the function's handler "
             "lambda_resolver.aws.handler.handler would not import (use --skip-handler-check to build anyway)"
         )
-
+    if runtime_python is not None:
+        compile_for_zip(target, runtime_python, OWN_PACKAGES)
     unzipped = sum(size for _, size in sizes_by_package(target))
     if unzipped > MAX_UNZIPPED_BYTES:
         raise BuildError(f"unzipped size {_mib(unzipped)} exceeds Lambda's {_mib(MAX_UNZIPPED_BYTES)}")
@@ -292,6 +332,7 @@ def report(target: Path, zip_path: Path, unzipped: int) -> None:
     print(f"[build] wrote {zip_path}")
     print(f"  zipped:   {zip_path.stat().st_size:>12,d} bytes ({_mib(zip_path.stat().st_size)})")
     print(f"  unzipped: {unzipped:>12,d} bytes ({_mib(unzipped)})")
+    print(f"  .pyc:     {sum(1 for _ in target.rglob('*.pyc')):>12,d} files")
     print("  top 10 by unzipped size:")
     for name, size in sizes_by_package(target)[:10]:
         print(f"    {name:<32} {_mib(size):>10}")
@@ -305,9 +346,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help=f"build even if {HANDLER_MODULE} does not exist yet",
     )
+    parser.add_argument("--python", help="the CPython 3.12 that compiles the .pyc (default: PATH, pyenv)")
+    parser.add_argument("--require-pyc", action="store_true", help="fail instead of building without .pyc")
+    parser.add_argument(
+        "--arch",
+        choices=sorted(ARCHES),
+        default="aarch64",
+        help="aarch64 (the template's arm64, default) or x86_64 (a twin to measure on x86_64)",
+    )
     args = parser.parse_args(argv)
     try:
-        build(args.build_dir, check_handler=not args.skip_handler_check)
+        build(
+            args.build_dir,
+            check_handler=not args.skip_handler_check,
+            python=args.python,
+            require_pyc=args.require_pyc,
+            arch=args.arch,
+        )
     except BuildError as exc:
         print(f"build_lambda: error: {exc}", file=sys.stderr)
         return 1

@@ -85,12 +85,44 @@ def parse_receivers(text: str) -> Receivers:
         raise ConfigError(str(exc)) from None
 
 
+MIN_SECRET_CHARS = 32
+MIN_DISTINCT_CHARS = 12
+GENERATE = "generate one with `openssl rand -base64 32` (32 random bytes)"
+
+
+def check_secret(what: str, value: str) -> str:
+    """``value`` if it can be a secret of at least 32 random bytes, else ConfigError.
+
+    A text secret cannot prove its randomness; this refuses what plainly is not random: under
+    32 characters, or too few distinct characters (``aaaa…``, ``abcabc…``). The base64 of 32
+    random bytes (44 characters) and their hex (64) pass. The HTTP password and the operator key
+    guard the public URL, where guesses cost only requests: they must be out of reach.
+    """
+    if len(value) < MIN_SECRET_CHARS:
+        raise ConfigError(
+            f"the {what} is {len(value)} characters; use at least {MIN_SECRET_CHARS}: {GENERATE}"
+        )
+    if len(set(value)) < MIN_DISTINCT_CHARS:
+        raise ConfigError(f"the {what} repeats a few characters: it is not random; {GENERATE}")
+    return value
+
+
 def parse_basic(text: str) -> tuple[str, str]:
+    """The webhook secret: ``(username, password)``; the password must be strong (check_secret)."""
     try:
         doc = json.loads(text)
-        return str(doc["username"]), str(doc["password"])
+        user, password = str(doc["username"]), str(doc["password"])
     except (ValueError, KeyError, TypeError):
         raise ConfigError('the webhook secret must be JSON {"username": "...", "password": "..."}') from None
+    if not user or ":" in user:
+        raise ConfigError("the webhook secret's username must be non-empty and without ':'")
+    return user, check_secret("webhook secret's password", password)
+
+
+def parse_operator_key(text: str) -> str | None:
+    """The operator key secret (plain text): None when empty, else a strong key (check_secret)."""
+    key = text.strip()
+    return check_secret("operator key", key) if key else None
 
 
 @dataclass

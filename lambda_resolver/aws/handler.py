@@ -1,39 +1,34 @@
-"""The Lambda entry point: ``lambda_resolver.aws.handler.handler``.
+"""The Lambda entry point: ``lambda_resolver.aws.handler.handler`` — wiring only.
 
-One function serves three doors, told apart by the event's shape:
+One function serves four doors, told apart by the event's shape:
 
 - a Function URL (or API Gateway HTTP API) request → the HTTP API;
-- an EventBridge scheduled event → reconciler passes until the due index is empty or time
-  runs short;
-- ``{"lakehook_delivery": {"kind", "id", "attempt"}}`` → one completion-webhook attempt, which
-  the function hands itself by an asynchronous invoke (``InvocationType=Event``) so that no
-  callback and no reconciler pass waits on a receiver;
+- an EventBridge scheduled event → reconciler passes (:mod:`.doors`);
+- ``{"lakehook_delivery": {"kind", "id", "attempt"}}`` → one completion-webhook attempt the
+  function handed itself (:mod:`.doors`);
 - anything else — a direct ``lambda:InvokeFunction`` by an IAM-authorised operator → the
   operator door (``{"lakehook": "<action>", ...}``).
 
-Nothing happens at import (SnapStart snapshots the imported module): the store, the Databricks
-client and the secrets are built on the first event, once per container.
+Nothing happens at import (SnapStart snapshots the imported module, :mod:`.snapstart`): the
+store, the Databricks client and the secrets are built on the first event, once per container.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from lambda_resolver.aws.config import (
-    AwsConfig,
-    function_url,
-    parse_basic,
-    parse_receivers,
-    parse_signing_keys,
-)
+from lambda_resolver.aws import doors
+from lambda_resolver.aws.config import AwsConfig, function_url
+from lambda_resolver.aws.credentials import Credentials
 from lambda_resolver.aws.secrets import SecretCache
+from lambda_resolver.aws.snapstart import preload_for_snapshot
+from lambda_resolver.awsclient import factory
 
-RECONCILE_RESERVE_MS = 5_000  # stop starting reconciler passes this close to the Lambda timeout
+Handler = Callable[[Mapping[str, Any], Any], dict[str, Any]]
 
 
 class Resolver:
@@ -50,21 +45,20 @@ class Resolver:
         clock: Callable[[], float] | None = None,
     ) -> None:
         self.environ = dict(os.environ if environ is None else environ)
-        self._dynamodb = dynamodb or _boto("dynamodb")
-        self._lambda = lambda_client or _boto("lambda")
+        self._dynamodb = dynamodb or factory("dynamodb")
+        self._lambda = lambda_client or factory("lambda")
         # A self-invoke happens on a callback's path: short timeouts, one retry, never minutes.
-        self._invoker = lambda_client or _boto("lambda", connect_timeout=2, read_timeout=5, retries=1)
-        self._lambda_client: Any = None  # built on the first self-invoke, then reused
+        self._invoker = lambda_client or factory("lambda", connect_timeout=2, read_timeout=5, retries=1)
         self._launcher = launcher
         self.secrets = SecretCache(secretsmanager)
+        self._now = clock or time.monotonic
+        self.credentials = Credentials(self.secrets, lambda: self._now())  # noqa: PLW0108 - late-bound clock
         self._lock = threading.Lock()
-        self._handler: Callable[[Mapping[str, Any], Any], dict[str, Any]] | None = None
+        self._handler: Handler | None = None
         self._services: Any = None
+        self._config: AwsConfig | None = None
         self._callback_url: str | None = None
         self.telemetry: Any = None
-        self._now = clock or time.monotonic
-        self._secrets_read_at = 0.0
-        self._config: AwsConfig | None = None
 
     def __call__(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
         from lambda_resolver.http.invoke import is_http_event
@@ -72,80 +66,42 @@ class Resolver:
         if is_http_event(event):
             self._learn_url(event)
         handler = self._build(context)
-        self._refresh_secrets()
+        assert self._config is not None
+        self.credentials.refresh(self._config, self._services)
         if self.telemetry is not None:
             self.telemetry.start_request()
         try:
-            if _is_schedule(event):
-                return self._reconcile(context)
-            if _is_delivery(event):
-                return self._deliver(event["lakehook_delivery"])
+            if doors.is_schedule(event):
+                return doors.reconcile(self._services.get_engine(), context)
+            if doors.is_delivery(event):
+                return doors.deliver(self._services.get_engine(), event["lakehook_delivery"])
             return handler(event, context)
         finally:
             if self.telemetry is not None and self.telemetry.metrics.metric_set:
                 self.telemetry.metrics.flush_metrics()
 
-    # -- wiring ---------------------------------------------------------------------------------
-    def _build(self, context: Any) -> Callable[[Mapping[str, Any], Any], dict[str, Any]]:
-        if self._handler is not None:
-            return self._handler
+    def _build(self, context: Any) -> Handler:
         with self._lock:
             if self._handler is None:
                 self._handler = self._make(context)
         return self._handler
 
-    def _make(self, context: Any) -> Callable[[Mapping[str, Any], Any], dict[str, Any]]:
+    def _make(self, context: Any) -> Handler:
         from lambda_resolver.aws.observability import build_telemetry
         from lambda_resolver.http.app import make_handler
         from lambda_resolver.http.services import Services
 
-        config = AwsConfig.from_env(self.environ)
-        self._config = config
-        keys, operator_key, webhook, receivers = self._read_secrets(config)
+        config = self._config = AwsConfig.from_env(self.environ)
+        secrets = self.credentials.read(config)
         self.telemetry = build_telemetry()
         self._services = Services(
-            engine=lambda: self._engine(config, receivers, context),
-            signer=keys.signer,
-            operator_key=operator_key,
-            webhook_credentials=webhook,
+            engine=lambda: self._engine(config, secrets.receivers, context),
+            signer=secrets.keys.signer,
+            operator_key=secrets.operator_key,
+            webhook_credentials=secrets.webhook,
             resonate_compat=config.resonate_compat,
         )
         return make_handler(self._services)
-
-    def _read_secrets(self, config: AwsConfig) -> tuple[Any, str | None, tuple[str, str] | None, Any]:
-        from lambda_resolver.delivery import Receivers
-
-        keys = parse_signing_keys(self.secrets.get(config.signing_secret))
-        operator_key = self.secrets.get(config.operator_secret).strip() if config.operator_secret else None
-        webhook = parse_basic(self.secrets.get(config.webhook_secret)) if config.webhook_secret else None
-        receivers = (
-            parse_receivers(self.secrets.get(config.notify_receivers_secret))
-            if config.notify_receivers_secret
-            else Receivers()
-        )
-        self._secrets_read_at = self._now()
-        return keys, operator_key or None, webhook, receivers
-
-    def _refresh_secrets(self) -> None:
-        """Re-read the secrets once their cache lifetime has passed, so a rotation (a new signing
-        key, operator key or webhook password) reaches warm containers within that lifetime."""
-        if self._config is None or self._now() - self._secrets_read_at < self.secrets.ttl_s:
-            return
-        with self._lock:
-            if self._now() - self._secrets_read_at < self.secrets.ttl_s:
-                return
-            assert self._config is not None
-            keys, operator_key, webhook, receivers = self._read_secrets(self._config)
-            services = self._services
-            services.signer, services.operator_key, services.webhook_credentials = (
-                keys.signer,
-                operator_key,
-                webhook,
-            )
-            engine = services._engine  # the engine signs new attempts' tokens with the active key
-            if engine is not None:
-                engine.ctx.signer = keys.signer
-                engine.ctx.notifier.receivers = receivers  # a receiver added or its secret rotated
 
     def _engine(self, config: AwsConfig, receivers: Any, context: Any) -> Any:
         from lambda_resolver.core.context import Settings
@@ -154,56 +110,18 @@ class Resolver:
         from lambda_resolver.http.documents import documents_of
         from lambda_resolver.wiring import build_engine
 
-        settings = Settings(callback_url=self._url(config, context), **dict(config.timings))
         db = config.databricks_config(self.secrets)
         engine = build_engine(
             store=config.store,
             clients={"dynamodb": self._dynamodb()},
             launcher=self._launcher(db) if self._launcher else SdkLauncher(config=db),
             signer=self._services.signer,
-            settings=settings,
+            settings=Settings(callback_url=self._url(config, context), **dict(config.timings)),
             event=self.telemetry,
         )
         engine.ctx.notifier = HttpNotifier(receivers, documents_of(engine))
-        engine.ctx.dispatch = self._self_invoke(context)
+        engine.ctx.dispatch = doors.self_invoker(self.environ, context, self._invoker)
         return engine
-
-    # -- completion webhooks: handed to the function itself ---------------------------------------
-    def _self_invoke(self, context: Any) -> Callable[[str, str, int], None] | None:
-        """Dispatch a claimed notification attempt as an asynchronous invoke of this function
-        (the same alias), so it runs in its own invocation with its own deadline. Outside Lambda
-        (no function name) there is none, and the reconciler sends notifications itself."""
-        name = self.environ.get("AWS_LAMBDA_FUNCTION_NAME")
-        if not name:
-            return None
-        arn = getattr(context, "invoked_function_arn", "") or ""
-        qualifier = arn.split(":")[7] if arn.count(":") >= 7 else None
-
-        def dispatch(kind: str, record_id: str, attempt: int) -> None:
-            payload = json.dumps({"lakehook_delivery": {"kind": kind, "id": record_id, "attempt": attempt}})
-            kwargs: dict[str, Any] = {"FunctionName": name, "InvocationType": "Event", "Payload": payload}
-            if qualifier:
-                kwargs["Qualifier"] = qualifier
-            if self._lambda_client is None:
-                self._lambda_client = self._invoker()
-            self._lambda_client.invoke(**kwargs)
-
-        return dispatch
-
-    def _deliver(self, request: Any) -> dict[str, Any]:
-        from lambda_resolver.core import notifications
-
-        if (
-            not isinstance(request, Mapping)
-            or request.get("kind") not in ("run", "promise")
-            or not isinstance(request.get("id"), str)
-            or not isinstance(request.get("attempt"), int)
-        ):
-            error = {"code": "bad_request", "message": "a delivery event is {kind, id, attempt}"}
-            return {"status": 400, "body": {"error": error}}
-        engine = self._services.get_engine()
-        ok = notifications.send(engine.ctx, request["kind"], request["id"], request["attempt"])
-        return {"status": 200, "body": {"delivered": ok}}
 
     def _learn_url(self, event: Mapping[str, Any]) -> None:
         if self._callback_url is None:
@@ -212,87 +130,9 @@ class Resolver:
                 self._callback_url = f"https://{domain}"
 
     def _url(self, config: AwsConfig, context: Any) -> str:
-        if config.callback_url:
-            return config.callback_url
-        if self._callback_url:
-            return self._callback_url
-        arn = getattr(context, "invoked_function_arn", "") or ""
-        qualifier = arn.split(":")[7] if arn.count(":") >= 7 else None
-        self._callback_url = function_url(self._lambda, self.environ, qualifier)
-        return self._callback_url
-
-    # -- the scheduled door ---------------------------------------------------------------------
-    def _reconcile(self, context: Any) -> dict[str, Any]:
-        engine = self._services.get_engine()
-        totals: dict[str, int] = {}
-        remaining = getattr(context, "get_remaining_time_in_millis", None)
-        for _ in range(1000):
-            counts = engine.reconcile()
-            for k, v in counts.items():
-                totals[k] = totals.get(k, 0) + v
-            if not counts or (remaining is not None and remaining() < RECONCILE_RESERVE_MS):
-                break
-        return {"status": 200, "body": {"reconciled": totals}}
-
-
-def _boto(
-    service: str, *, connect_timeout: float | None = None, read_timeout: float | None = None, retries: int = 0
-) -> Callable[[], Any]:
-    def make() -> Any:
-        from lambda_resolver import awsclient
-
-        if connect_timeout is None:
-            return awsclient.client(service)
-        from botocore.config import Config
-
-        config = Config(
-            connect_timeout=connect_timeout,
-            read_timeout=read_timeout,
-            retries={"mode": "standard", "total_max_attempts": 1 + retries},
-        )
-        return awsclient.client(service, config)
-
-    return make
-
-
-def _is_delivery(event: Mapping[str, Any]) -> bool:
-    return "lakehook_delivery" in event and "requestContext" not in event
-
-
-def _is_schedule(event: Mapping[str, Any]) -> bool:
-    return event.get("source") == "aws.events" and event.get("detail-type") == "Scheduled Event"
-
-
-#: What the first event imports, preloaded into a SnapStart snapshot (modules only: nothing is
-#: built, so no client, secret or random state is shared by restored environments).
-SNAPSHOT_MODULES = (
-    "botocore.session",
-    "aws_lambda_powertools.event_handler",
-    "aws_lambda_powertools.metrics",
-    "lambda_resolver.aws.observability",
-    "lambda_resolver.http.app",
-    "lambda_resolver.http.documents",
-    "lambda_resolver.core.engine",
-    "lambda_resolver.stores.dynamodb",
-    "lambda_resolver.webhooks",
-    "lambda_resolver.delivery",
-    "lambda_resolver.databricks.launcher",
-    "databricks.sdk",  # ~2 s of imports: in the snapshot, not in a triggering request
-)
-
-
-def preload_for_snapshot(environ: Mapping[str, str] | None = None) -> list[str]:
-    """Import :data:`SNAPSHOT_MODULES` when Lambda is initialising a SnapStart snapshot
-    (``AWS_LAMBDA_INITIALIZATION_TYPE=snap-start``), so a restored container's first request does
-    not pay for them. On-demand cold starts import lazily, as before. Returns what was imported."""
-    import importlib
-
-    env = os.environ if environ is None else environ
-    if env.get("AWS_LAMBDA_INITIALIZATION_TYPE") != "snap-start":
-        return []
-    for name in SNAPSHOT_MODULES:
-        importlib.import_module(name)
-    return list(SNAPSHOT_MODULES)
+        if not config.callback_url and not self._callback_url:
+            self._callback_url = function_url(self._lambda, self.environ, doors.qualifier_of(context))
+        return config.callback_url or self._callback_url or ""
 
 
 preload_for_snapshot()

@@ -17,7 +17,7 @@ from rich.text import Text
 
 from lambda_resolver.cli.app import EXIT_RUN_FAILED, EXIT_USAGE, app
 from lambda_resolver.client import LakehookClient, LakehookClientError
-from lambda_resolver.publish import schedule_text
+from lambda_resolver.publish.diff import schedule_text
 
 schedule_app = typer.Typer(
     help="Show, pause and resume flow schedules (lakehook fires them; Databricks never does).",

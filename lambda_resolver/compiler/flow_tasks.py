@@ -214,8 +214,25 @@ class TaskReader:
             self.ctx.failed = True  # reported once per child job, by the bundle-wide check
             self.ctx.child_uses.setdefault(child_key, []).append(f"{self.ctx.job.key}.{key}")
         self.job_refs.setdefault(child_key, JobRef(child_key, child.name, None, child.is_external))
+        params = {**self._passed_down(child), **params}
         kind = TaskKind.EXTERNAL if child.is_external else TaskKind.JOB
         return TaskSpec(key, kind, job_key=child_key, job_parameters=tuple(params.items()), **common)
+
+    def _passed_down(self, child: JobResource) -> dict[str, str]:
+        """The flow's own job parameters a child job receives, as Databricks passes a parent job's
+        parameters to the job a run_job_task runs: each one the child declares, by name, unless
+        the task's job_parameters set it. ``lakehook`` never: it is the attempt's own handle."""
+        flow_params = self.ctx.job.spec.get("parameters")
+        names = {
+            p["name"]
+            for p in (flow_params if isinstance(flow_params, list) else [])
+            if isinstance(p, dict) and isinstance(p.get("name"), str)
+        }
+        return {
+            name: f"{{{{job.parameters.{name}}}}}"
+            for name in sorted(names & set(child.parameters))
+            if name != LAKEHOOK_PARAMETER
+        }
 
     def _child(self, child_key: str) -> tuple[JobResource, bool] | None:
         """The child job and whether it can be run by a flow (declares `lakehook`, or is external)."""

@@ -15,7 +15,7 @@ from lambda_resolver.core import notifications
 from lambda_resolver.core import task_machine as tm
 from lambda_resolver.core.context import Context, log
 from lambda_resolver.core.errors import LaunchError, StoreConflict
-from lambda_resolver.core.ids import task_promise_id
+from lambda_resolver.core.ids import new_nonce, task_promise_id
 from lambda_resolver.core.kinds import Attempt, kind_of
 from lambda_resolver.core.manifest import FlowManifest, TaskSpec
 from lambda_resolver.core.models import (
@@ -122,6 +122,7 @@ class Advancer:
                     run_id=t.run_id,
                     task_key=t.key,
                     attempt=t.attempt,
+                    nonce=new_nonce(),
                 )
             )
             if p.state.settled:

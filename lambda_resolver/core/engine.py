@@ -97,6 +97,10 @@ class Engine:
         before = position_of(cursor) if cursor else None
         return page(self.ctx.store.list_runs(flow=flow, state=state, limit=limit + 1, before=before), limit)
 
+    def get_task(self, run_id: str, task_key: str) -> Task | None:
+        """One task of a run, or None."""
+        return self.ctx.store.get_task(run_id, task_key)
+
     def list_tasks(self, run_id: str) -> list[Task]:
         """Every task of a run (documents and cancellation; a settle never reads this)."""
         return self.ctx.store.list_tasks(run_id)
@@ -110,15 +114,25 @@ class Engine:
         value: JSON = None,
         error: dict[str, Any] | None = None,
         idempotency_key: str | None = None,
+        token_nonce: str | None = None,
     ) -> Settled:
-        """Settle a promise strictly (DESIGN §3) and advance whatever waits on it."""
+        """Settle a promise strictly (DESIGN §3) and advance whatever waits on it; a callback
+        passes its token's ``token_nonce``, which must be the promise's own."""
         return self.settler.settle(
-            promise_id, state, value=value, error=error, idempotency_key=idempotency_key
+            promise_id,
+            state,
+            value=value,
+            error=error,
+            idempotency_key=idempotency_key,
+            token_nonce=token_nonce,
         )
 
-    def heartbeat(self, promise_id: str, extend_s: int | None = None) -> Promise:
-        """Push a pending promise's deadline out (never in). A timed-out promise answers 409."""
-        return self.settler.heartbeat(promise_id, extend_s)
+    def heartbeat(
+        self, promise_id: str, extend_s: int | None = None, *, token_nonce: str | None = None
+    ) -> Promise:
+        """Push a pending promise's deadline out (never in, never past its cap). A timed-out
+        promise answers 409."""
+        return self.settler.heartbeat(promise_id, extend_s, token_nonce=token_nonce)
 
     def get_promise(self, promise_id: str) -> Promise:
         p = self.ctx.store.get_promise(promise_id)

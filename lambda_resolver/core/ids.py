@@ -68,10 +68,33 @@ def idempotency_token(promise_id: str) -> str:
     return "lh-" + hashlib.sha256(promise_id.encode()).hexdigest()[:43]
 
 
-class TokenSigner:
-    """Per-promise callback tokens: ``<kid>.<base64url(HMAC-SHA256(key, promise id))>``.
+NONCE_BYTES = 12  # 96 random bits, drawn when a promise is created and stored with it
+LEGACY = ""
+"""The nonce a token of the first format carries: none (the HMAC covers the promise id alone)."""
 
-    Several keys verify at once (rotation); the active one signs. Comparison is constant time.
+# ``<run>.<task>.<attempt>``: the shape of a task attempt's promise id (see task_promise_id).
+TASK_PROMISE_SHAPE = re.compile(r".+\.[A-Za-z0-9_-]{1,100}\.[0-9]+")
+
+
+def new_nonce() -> str:
+    """A fresh promise nonce: 16 URL-safe characters (no dot, so it fits inside a token)."""
+    return secrets.token_urlsafe(NONCE_BYTES)
+
+
+def looks_like_task_promise(promise_id: str) -> bool:
+    """Whether ``promise_id`` has the shape of a task attempt's id (``<run>.<task>.<attempt>``)."""
+    return TASK_PROMISE_SHAPE.fullmatch(promise_id) is not None
+
+
+class TokenSigner:
+    """Per-promise callback tokens, bound to the promise's creation.
+
+    ``<kid>.<nonce>.<base64url(HMAC-SHA256(key, "v2" NUL promise id NUL nonce))>``: the nonce is
+    drawn when the promise is created and stored with it, so a token minted for an earlier
+    promise under the same id opens nothing (the caller compares the token's nonce with the
+    stored one). Tokens of the first format, ``<kid>.<base64url(HMAC(key, promise id))>``, still
+    verify — for promises created before nonces existed, which store none. Several keys verify
+    at once (rotation); the active one signs. Comparison is constant time.
     """
 
     def __init__(self, keys: Mapping[str, bytes], active: str) -> None:
@@ -88,21 +111,36 @@ class TokenSigner:
     def __repr__(self) -> str:
         return f"TokenSigner(kids={sorted(self._keys)}, active={self._active!r})"
 
-    def token(self, promise_id: str) -> str:
-        return f"{self._active}.{self._mac(self._keys[self._active], promise_id)}"
+    def token(self, promise_id: str, nonce: str | None = None) -> str:
+        """The token of ``promise_id`` created with ``nonce`` (None: the first, id-only format)."""
+        key = self._keys[self._active]
+        if not nonce:
+            return f"{self._active}.{self._mac(key, promise_id)}"
+        return f"{self._active}.{nonce}.{self._mac(key, promise_id, nonce)}"
 
-    def verify(self, promise_id: str, token: str) -> bool:
-        """Whether ``token`` is ``promise_id``'s token under any known key (constant time)."""
-        kid, sep, mac = token.partition(".")
+    def nonce_of(self, promise_id: str, token: str) -> str | None:
+        """The nonce ``token`` binds ``promise_id`` to (``LEGACY`` for the first format), or None
+        if it is not a token of ``promise_id`` under any known key (constant time)."""
+        kid, sep, rest = token.partition(".")
+        nonce, dot, mac = rest.rpartition(".")
+        if not dot:
+            nonce = LEGACY
         key = self._keys.get(kid)
         given = mac.encode("utf-8", "surrogatepass")  # bytes: any text compares, never raises
         if not sep or key is None:
             # Still spend the comparison so a wrong kid and a wrong mac take the same time.
-            hmac.compare_digest(given, self._mac(self._keys[self._active], promise_id).encode())
-            return False
-        return hmac.compare_digest(given, self._mac(key, promise_id).encode())
+            hmac.compare_digest(given, self._mac(self._keys[self._active], promise_id, nonce).encode())
+            return None
+        if hmac.compare_digest(given, self._mac(key, promise_id, nonce).encode()):
+            return nonce
+        return None
+
+    def verify(self, promise_id: str, token: str, nonce: str | None = None) -> bool:
+        """Whether ``token`` is the token of ``promise_id`` created with ``nonce``."""
+        return self.nonce_of(promise_id, token) == (nonce or LEGACY)
 
     @staticmethod
-    def _mac(key: bytes, promise_id: str) -> str:
-        digest = hmac.new(key, promise_id.encode(), hashlib.sha256).digest()
+    def _mac(key: bytes, promise_id: str, nonce: str = LEGACY) -> str:
+        message = f"v2\0{promise_id}\0{nonce}" if nonce else promise_id
+        digest = hmac.new(key, message.encode("utf-8", "surrogatepass"), hashlib.sha256).digest()
         return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()

@@ -98,6 +98,9 @@ class Promise:
     notify_attempts: int = 0
     notified_at: int | None = None
     due_at: int | None = None  # when the reconciler should look at it next (standalone only)
+    # Drawn at creation, never changed: callback tokens are bound to it (ids.TokenSigner). None
+    # on promises created before nonces existed, whose tokens cover the id alone.
+    nonce: str | None = None
 
     def replace(self, **changes: Any) -> Promise:
         return dataclasses.replace(self, **changes)

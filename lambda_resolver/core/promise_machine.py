@@ -14,7 +14,11 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from lambda_resolver.core.errors import Unauthorized
 from lambda_resolver.core.models import JSON, Promise, PromiseState
+
+MAX_LIFETIME_S = 7 * 24 * 3600
+"""Heartbeats never move a deadline past ``created_at`` + this (a longer first timeout stands)."""
 
 
 class Verdict(str, enum.Enum):
@@ -59,8 +63,8 @@ def decide(p: Promise, req: SettleRequest, now: int) -> Verdict:
         # Past its deadline a promise is timed out, whoever asks first. A timeout request is
         # then simply the settle that wins.
         return Verdict.APPLY if req.state is PromiseState.REJECTED_TIMEDOUT else Verdict.EXPIRE
-    if req.idempotency_key is not None and req.idempotency_key == p.idempotency_key:
-        return Verdict.DUPLICATE
+    # The outcome decides, never the Idempotency-Key: a key reused for a different request is a
+    # conflict, not a duplicate (DESIGN §3), so a key cannot replay someone else's answer.
     if req.state is p.state and _same(req, p):
         return Verdict.DUPLICATE
     return Verdict.CONFLICT
@@ -73,6 +77,28 @@ EXTENDABLE = PromiseState.PENDING
 def can_extend(p: Promise, now: int) -> bool:
     """A heartbeat extends only a pending promise that has not yet timed out."""
     return p.state is EXTENDABLE and now < p.timeout_at
+
+
+def extended_deadline(p: Promise, now: int, extend_s: int | None) -> int:
+    """The deadline a heartbeat at ``now`` gives ``p``: ``extend_s`` (default: the promise's
+    first span) from now, never earlier than it was, never past ``created_at + MAX_LIFETIME_S``."""
+    span = extend_s or max(1, (p.timeout_at - p.created_at) // 1000)
+    cap = p.created_at + MAX_LIFETIME_S * 1000
+    return max(p.timeout_at, min(now + span * 1000, cap))
+
+
+class TokenMismatch(Unauthorized):
+    """A callback token made for another creation of this promise id, or of the wrong format."""
+
+
+def check_token(p: Promise, token_nonce: str | None) -> None:
+    """Admit a callback token's nonce for ``p`` (None: no token — an operator, the resolver).
+
+    A promise created with a nonce takes only tokens carrying it; one created before nonces
+    existed (none stored) takes only first-format tokens (nonce ``""``, ``ids.LEGACY``).
+    """
+    if token_nonce is not None and token_nonce != (p.nonce or ""):
+        raise TokenMismatch("missing or invalid credentials")
 
 
 def _same(req: SettleRequest, p: Promise) -> bool:

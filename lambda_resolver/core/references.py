@@ -50,7 +50,7 @@ reference_pattern = REFERENCE_PATTERN
 
 # Identifiers as Databricks writes them: letters, digits and _ as is; anything else in backticks
 # (``{{job.parameters.`my-param`}}``).
-_ID = r"([A-Za-z0-9_]+|`[^`]+`)"
+_ID = r"([A-Za-z0-9_]+|`[^`]+`|\[[^\[\]]+\])"
 _FORMS: tuple[tuple[re.Pattern[str], ReferenceKind], ...] = (
     (re.compile(rf"job\.parameters\.{_ID}"), "job_param"),
     (re.compile(rf"tasks\.{_ID}\.values\.{_ID}"), "task_values"),
@@ -148,7 +148,8 @@ def _parse_cached(raw: str, inner: str) -> Reference | str:
 
 
 def _unquote(ident: str) -> str:
-    return ident[1:-1] if ident.startswith("`") else ident
+    """A name as written: bare, in backticks (`` `my-param` ``) or in brackets (``[my-param]``)."""
+    return ident[1:-1] if ident[:1] in ("`", "[") else ident
 
 
 def _why_unsupported(inner: str) -> str:

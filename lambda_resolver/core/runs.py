@@ -14,7 +14,7 @@ from typing import Any
 from lambda_resolver.core.advance import Advancer
 from lambda_resolver.core.context import Context
 from lambda_resolver.core.errors import BadRequest, ConcurrencyLimit, NotFound, RunConflict, StoreConflict
-from lambda_resolver.core.ids import MAX_RUN_ID, check_id, new_run_id
+from lambda_resolver.core.ids import MAX_RUN_ID, check_id, new_nonce, new_run_id
 from lambda_resolver.core.manifest import FlowManifest
 from lambda_resolver.core.models import Promise, PromiseState, Run, RunState, RunTrigger, Task, TaskState
 
@@ -176,6 +176,7 @@ class RunLife:
                 run_id=t.run_id,
                 task_key=t.key,
                 attempt=t.attempt,
+                nonce=new_nonce(),
             )
             created, new = ctx.writes.create_promise(p)
             if not new and created.state is PromiseState.PENDING:

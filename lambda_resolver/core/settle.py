@@ -44,11 +44,14 @@ class Settler:
         value: JSON = None,
         error: dict[str, Any] | None = None,
         idempotency_key: str | None = None,
+        token_nonce: str | None = None,
     ) -> Settled:
         """Settle a promise strictly (DESIGN §3) and advance whatever waits on it.
 
         Same outcome again → DUPLICATE (the stored promise); a different one → AlreadySettled
         (409, carrying the stored promise); after its deadline → timed out, then AlreadySettled.
+        ``token_nonce``: the nonce of the callback token that asked (None: an operator or the
+        resolver itself); it must be the promise's own.
         """
         ctx = self.ctx
         check_value_size(value, ctx.settings.max_value_bytes)
@@ -56,6 +59,7 @@ class Settler:
         p = ctx.store.get_promise(promise_id)
         if p is None:
             raise NotFound(f"promise '{promise_id}' does not exist")
+        pm.check_token(p, token_nonce)
         for _ in range(4):  # a lost conditional write re-decides on the winner's record
             now = ctx.now()
             if (
@@ -111,12 +115,17 @@ class Settler:
         else:
             self.standalone.after_settle(p)
 
-    def heartbeat(self, promise_id: str, extend_s: int | None = None) -> Promise:
-        """Push a pending promise's deadline out (never in). A timed-out promise answers 409."""
+    def heartbeat(
+        self, promise_id: str, extend_s: int | None = None, *, token_nonce: str | None = None
+    ) -> Promise:
+        """Push a pending promise's deadline out (never in, never past the cap of
+        :func:`promise_machine.extended_deadline`). A timed-out promise answers 409.
+        ``token_nonce`` as in :meth:`settle`."""
         ctx = self.ctx
         p = ctx.store.get_promise(promise_id)
         if p is None:
             raise NotFound(f"promise '{promise_id}' does not exist")
+        pm.check_token(p, token_nonce)
         if extend_s is not None and not (1 <= extend_s <= 7 * 24 * 3600):
             raise BadRequest("extend_s must be between 1 and 604800 seconds")
         now = ctx.now()
@@ -124,8 +133,9 @@ class Settler:
             if p.state is PromiseState.PENDING:  # past its deadline: it timed out; answer that
                 p = self.settle(promise_id, PromiseState.REJECTED_TIMEDOUT).promise
             raise AlreadySettled(conflict_message(p), details={"promise": promise_document(p)})
-        span = extend_s or max(1, (p.timeout_at - p.created_at) // 1000)
-        new_deadline = max(p.timeout_at, now + span * 1000)
+        new_deadline = pm.extended_deadline(p, now, extend_s)
+        if new_deadline == p.timeout_at:
+            return p  # at the cap (or asked for less than it has): nothing to write
         try:
             return ctx.writes.extend_promise(promise_id, new_deadline, now=now)
         except StoreConflict as exc:

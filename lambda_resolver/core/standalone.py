@@ -10,7 +10,7 @@ from typing import Any
 from lambda_resolver.core import notifications
 from lambda_resolver.core.context import Context, log
 from lambda_resolver.core.errors import BadRequest, LaunchError, StoreConflict
-from lambda_resolver.core.ids import check_id, idempotency_token
+from lambda_resolver.core.ids import check_id, idempotency_token, looks_like_task_promise, new_nonce
 from lambda_resolver.core.launcher import TriggerRequest
 from lambda_resolver.core.models import Promise, PromiseState
 from notebook_lib.handle import encode_handle
@@ -36,6 +36,13 @@ class Standalone:
         """
         ctx = self.ctx
         check_id(promise_id, "promise id")
+        if looks_like_task_promise(promise_id):
+            # Task attempts own <run>.<task>.<attempt>: a standalone promise of that shape would be
+            # taken for the attempt by its run (or answer with the attempt's value).
+            raise BadRequest(
+                f"promise id '{promise_id}' has the shape <run>.<task>.<number>, which is reserved "
+                "for the attempts of flow tasks; choose another id (e.g. use ':' or '-' before the number)"
+            )
         timeout_s = timeout_s or ctx.settings.default_task_timeout_s
         if not 1 <= timeout_s <= MAX_TIMEOUT_S:
             raise BadRequest(f"timeout_s must be between 1 and {MAX_TIMEOUT_S} seconds")
@@ -51,6 +58,7 @@ class Standalone:
             notify_url=notify_url,
             # With a job, look again soon in case the start below is lost; without, at the deadline.
             due_at=now + ctx.settings.stuck_claim_ms if job_doc else timeout_at,
+            nonce=new_nonce(),
         )
         stored, created = ctx.writes.create_promise(p)
         if created and job_doc is not None:
@@ -62,7 +70,7 @@ class Standalone:
         ctx = self.ctx
         assert p.job is not None
         params = {str(k): str(v) for k, v in (p.job.get("params") or {}).items()}
-        params["lakehook"] = encode_handle(ctx.settings.callback_url, p.id, ctx.signer.token(p.id))
+        params["lakehook"] = encode_handle(ctx.settings.callback_url, p.id, ctx.signer.token(p.id, p.nonce))
         job_id = int(p.job["job_id"])
         request = TriggerRequest(
             job_id=job_id,

@@ -40,6 +40,7 @@ from lambda_resolver.http.wire import dumps, json_response, loads_strict
 log = logging.getLogger("lakehook")
 
 Kind = Literal["function_url", "http_api"]
+GATE = "lakehook_api"
 TITLE = "lakehook resolver"
 POWERTOOLS_SCHEMAS = ("HTTPValidationError", "ValidationError", "ResponseValidationError")
 
@@ -69,6 +70,7 @@ def security_schemes() -> dict[str, Any]:
 def create_app(services: Services, *, kind: Kind = "function_url") -> ApiGatewayResolver:
     """The API for ``services`` as a powertools resolver of ``kind``; call ``resolve(event, ctx)``
     (or :func:`handle`) with a Function URL / HTTP API v2 event."""
+    quiet_powertools()
     resolver_class = {"function_url": LambdaFunctionUrlResolver, "http_api": APIGatewayHttpResolver}[kind]
     app: ApiGatewayResolver = resolver_class(
         enable_validation=True,
@@ -78,6 +80,7 @@ def create_app(services: Services, *, kind: Kind = "function_url") -> ApiGateway
     )
     api = build_api(services, app)
     app.include_router(api.router)
+    setattr(app, GATE, api)  # handle() runs api.gate before the resolver parses anything
 
     def any_error(exc: Exception) -> Response[str]:
         event = app.current_event
@@ -88,6 +91,14 @@ def create_app(services: Services, *, kind: Kind = "function_url") -> ApiGateway
 
     app.exception_handler(Exception)(any_error)  # every error, one mapping
     return app
+
+
+def quiet_powertools() -> None:
+    """Keep powertools' event handler at INFO, whatever ``POWERTOOLS_DEBUG`` says: at DEBUG it
+    logs each route's arguments — request bodies, values, everything but the headers."""
+    handler_log = logging.getLogger("aws_lambda_powertools.event_handler")
+    if handler_log.getEffectiveLevel() < logging.INFO:
+        handler_log.setLevel(logging.INFO)
 
 
 def build_api(services: Services, app: ApiGatewayResolver) -> Api:
@@ -152,7 +163,7 @@ def handle(event: Mapping[str, Any], context: Any, app: ApiGatewayResolver) -> d
         answer = _raw(400, {"error": {"code": "bad_request", "message": "malformed request event"}})
     else:
         try:
-            answer = app.resolve(event, context)
+            answer = _gate(app, event, method, path) or app.resolve(event, context)
         except Exception:
             log.exception("internal error resolving %s %s", method, path)
             answer = _raw(500, internal())
@@ -160,6 +171,23 @@ def handle(event: Mapping[str, Any], context: Any, app: ApiGatewayResolver) -> d
         "%s %s -> %s (%.1f ms)", method, path, answer.get("statusCode"), (time.monotonic() - started) * 1000
     )
     return answer
+
+
+def _gate(app: ApiGatewayResolver, event: Mapping[str, Any], method: str, path: str) -> dict[str, Any] | None:
+    """The refusal of a request before it is parsed (size, credentials, media type), or None."""
+    api = getattr(app, GATE, None)
+    if not isinstance(api, Api):
+        return None
+    stage = (event.get("requestContext") or {}).get("stage")
+    if isinstance(stage, str) and stage != "$default" and path.startswith(f"/{stage}/"):
+        path = path[len(stage) + 1 :]  # an API Gateway stage prefix, as powertools strips it
+    try:
+        api.gate(event, method, path)
+    except Exception as exc:  # noqa: BLE001 - every refusal goes through the one error mapping
+        response = error_response(exc, where=f"{method} {path}"[:200])
+        headers = {"Content-Type": "application/json", **{k: str(v) for k, v in response.headers.items()}}
+        return {"statusCode": response.status_code, "headers": headers, "body": response.body}
+    return None
 
 
 def make_handler(

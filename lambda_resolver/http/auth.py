@@ -21,11 +21,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from lambda_resolver.core.errors import Forbidden
-from lambda_resolver.http.errors import AuthRequired, RouteNotFound
+from lambda_resolver.http.errors import BEARER_CHALLENGE, AuthRequired, RouteNotFound
 from lambda_resolver.http.services import Services
 from lambda_resolver.http.wire import header
 
-BEARER_CHALLENGE = 'Bearer realm="lakehook"'
 BASIC_CHALLENGE = 'Basic realm="lakehook-webhooks", charset="UTF-8"'
 DENIED = "missing or invalid credentials"
 OPERATOR_HEADER = "X-Lakehook-Operator-Key"
@@ -64,13 +63,14 @@ def same_secret(given: str, expected: str) -> bool:
 
 
 def is_operator(services: Services, creds: Credentials) -> bool:
-    """Whether the request carries the operator key (bearer or header)."""
+    """Whether the request carries the operator key (bearer or header). Both are compared, in
+    constant time, whatever the first says: no answer time tells which one was tried."""
     key = services.operator_key
     if key is None:
         return False
-    by_header = creds.operator_header is not None and same_secret(creds.operator_header, key)
-    by_bearer = creds.bearer is not None and same_secret(creds.bearer, key)
-    return by_header or by_bearer
+    by_header = same_secret(creds.operator_header or "", key)
+    by_bearer = same_secret(creds.bearer or "", key)
+    return (creds.operator_header is not None and by_header) or (creds.bearer is not None and by_bearer)
 
 
 def _token_shaped(token: str) -> bool:
@@ -79,18 +79,22 @@ def _token_shaped(token: str) -> bool:
     return 0 < len(token) <= MAX_SECRET and token.isascii() and token.isprintable()
 
 
-def require_callback(services: Services, headers: Mapping[str, str] | None, promise_id: str) -> str:
-    """Admit a settle or heartbeat of ``promise_id``: returns ``"promise"`` or ``"operator"``.
+def require_callback(services: Services, headers: Mapping[str, str] | None, promise_id: str) -> str | None:
+    """Admit a settle or heartbeat of ``promise_id``: returns the nonce the promise's token is
+    bound to (``""`` for a first-format token), or None for an operator.
 
-    Raises a 401 whose body is the same whatever was wrong (missing, malformed, forged, signed
-    with an unknown key, or the token of another promise).
+    The nonce still has to match the stored promise's (the engine checks it on the read it does
+    anyway). Raises a 401 whose body is the same whatever was wrong (missing, malformed, forged,
+    signed with an unknown key, or the token of another promise).
     """
     creds = read_credentials(headers)
     token = creds.bearer
-    if token is not None and _token_shaped(token) and services.signer.verify(promise_id, token):
-        return "promise"
+    if token is not None and _token_shaped(token):
+        nonce = services.signer.nonce_of(promise_id, token)
+        if nonce is not None:
+            return nonce
     if is_operator(services, creds) or (services.operator_open and not creds.presented):
-        return "operator"
+        return None
     raise AuthRequired(DENIED, BEARER_CHALLENGE)
 
 

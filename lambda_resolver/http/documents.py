@@ -6,15 +6,20 @@ independent of HTTP. Times are ISO 8601 UTC with milliseconds; tasks come in man
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
 from lambda_resolver.core.clock import iso
 from lambda_resolver.core.engine import Engine, promise_document
+from lambda_resolver.core.errors import NotFound
 from lambda_resolver.core.manifest import FlowManifest
 from lambda_resolver.core.models import Run, Task
 from lambda_resolver.core.notifications import public_url
 from lambda_resolver.core.schedule.machine import ScheduleRecord
+
+MAX_ANSWER_BYTES = 5_000_000
+"""The largest answer body, as Lambda carries it (escaped): below its 6 MB with room for the rest."""
 
 
 def run_summary(run: Run) -> dict[str, Any]:
@@ -53,14 +58,18 @@ def task_document(task: Task) -> dict[str, Any]:
     return doc
 
 
-def run_document(engine: Engine, run_id: str) -> dict[str, Any]:
+def run_document(
+    engine: Engine, run_id: str, *, values: bool = True, budget: int = MAX_ANSWER_BYTES
+) -> dict[str, Any]:
     """``GET /v1/runs/{id}``: the run and every task, in the order of the flow's manifest.
 
-    Raises NotFound for an unknown run. Reads the run's tasks once (O(tasks)); a settle never
-    builds this.
+    ``values=False`` leaves every task value out; otherwise values are left out, largest first,
+    only as far as the document would pass ``budget`` (see :func:`fit`). Raises NotFound for an
+    unknown run. Reads the run's tasks once (O(tasks)); a settle never builds this.
     """
     run = engine.get_run(run_id)
-    return run_document_of(engine.list_tasks(run.run_id), run, _task_order(engine, run))
+    doc = run_document_of(engine.list_tasks(run.run_id), run, _task_order(engine, run))
+    return fit(doc, values=values, budget=budget)
 
 
 def documents_of(engine: Engine) -> Callable[[str, str], dict[str, Any]]:
@@ -81,6 +90,45 @@ def run_document_of(tasks: list[Task], run: Run, order: list[str]) -> dict[str, 
     doc = run_summary(run)
     doc["tasks"] = [task_document(t) for t in tasks]
     return doc
+
+
+def answer_size(doc: Any) -> int:
+    """The bytes ``doc`` takes inside Lambda's answer: compact JSON, then escaped as the string
+    the answer's ``body`` is (quotes and non-ASCII grow) — what the 6 MB limit counts."""
+    return len(json.dumps(json.dumps(doc, separators=(",", ":"), ensure_ascii=False)))
+
+
+def fit(doc: dict[str, Any], *, values: bool = True, budget: int = MAX_ANSWER_BYTES) -> dict[str, Any]:
+    """Leave task values out of a run document (``"value": null, "value_omitted": true``):
+    all of them with ``values=False``, else the largest until it fits ``budget``. Each value left
+    out stays readable at ``GET /v1/runs/{id}/tasks/{task_key}``."""
+    tasks = [t for t in doc["tasks"] if t.get("value") is not None]
+    if values:
+        excess = answer_size(doc) - budget
+        if excess <= 0:
+            return doc
+        sized = sorted(((answer_size(t["value"]), i) for i, t in enumerate(tasks)), reverse=True)
+        chosen: list[int] = []
+        for size, i in sized:
+            if excess <= 0:
+                break
+            chosen.append(i)
+            excess -= size
+        tasks = [tasks[i] for i in chosen]
+    for t in tasks:
+        t["value"] = None
+        t["value_omitted"] = True
+    return doc
+
+
+def task_of_run(engine: Engine, run_id: str, task_key: str) -> dict[str, Any]:
+    """``GET /v1/runs/{id}/tasks/{task_key}``: one task's document, its value in full (at most
+    256 KiB, so always under the answer limit). NotFound for an unknown run or task."""
+    engine.get_run(run_id)
+    task = engine.get_task(run_id, task_key)
+    if task is None:
+        raise NotFound(f"run '{run_id}' has no task '{task_key[:100]}'")
+    return task_document(task)
 
 
 def _task_order(engine: Engine, run: Run) -> list[str]:
@@ -114,10 +162,12 @@ def schedule_document(flow: str, record: ScheduleRecord | None) -> dict[str, Any
 
 __all__ = [
     "documents_of",
+    "fit",
     "flow_summary",
     "promise_document",
     "run_document",
     "run_summary",
     "schedule_document",
     "task_document",
+    "task_of_run",
 ]

@@ -38,6 +38,20 @@ class UnsupportedMediaType(LakehookError):
     status = 415
 
 
+class BodyTooLarge(LakehookError):
+    """The request body is over the route's cap (checked before it is read as JSON)."""
+
+    code = "body_too_large"
+    status = 413
+
+
+class ParamsTooLarge(LakehookError):
+    """Run or job parameters over their caps (count, one value, all together)."""
+
+    code = "params_too_large"
+    status = 413
+
+
 class InvalidRequest(LakehookError):
     """The body or parameters are JSON of the wrong shape; ``fields`` says what and where."""
 
@@ -68,10 +82,15 @@ class AuthRequired(Unauthorized):
         self.challenge = challenge
 
 
+BEARER_CHALLENGE = 'Bearer realm="lakehook"'
+
+
 def headers_for(exc: LakehookError) -> dict[str, str]:
     """The headers an error answer carries besides the content type."""
     if isinstance(exc, AuthRequired):
         return {"WWW-Authenticate": exc.challenge}
+    if isinstance(exc, Unauthorized):  # a token of another creation of the promise (the engine)
+        return {"WWW-Authenticate": BEARER_CHALLENGE}
     if isinstance(exc, MethodNotAllowed):
         return {"Allow": ", ".join(exc.allow)}
     return {}
@@ -115,7 +134,7 @@ def to_error(exc: BaseException, *, content_type: str | None = None) -> Lakehook
         about_body = isinstance(exc, RequestUnsupportedContentType) or any(
             next(iter(e.get("loc") or ("",))) == "body" for e in exc.errors()
         )
-        if about_body and not is_json_content_type(content_type):
+        if about_body and content_type is not None and not is_json_content_type(content_type):
             return UnsupportedMediaType(
                 f"send the request body as application/json (got {str(content_type)[:80]!r})"
             )

@@ -11,7 +11,12 @@ class-level state, so two concurrent resolves in one process would see each othe
 Connections are threaded (a slow client does not block the accept loop); resolving is not.
 
 Binds only to loopback unless ``allow_remote=True``: the local stack's operator door is open to
-any caller that reaches it.
+any caller that reaches it. On loopback it also refuses (403) a request whose ``Host`` is not a
+loopback name (DNS rebinding: a page on ``evil.example`` that resolves to 127.0.0.1) or whose
+``Origin`` is a web page elsewhere (a cross-site ``fetch`` or form); with the API's own rule that
+a body is ``application/json`` (415 otherwise), a web page a developer opens cannot start runs
+or settle promises here. A client that sends its request slower than ``request_timeout_s``
+(slowloris) has its connection closed: no thread is held forever.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlsplit
 
 from aws_lambda_powertools.event_handler.api_gateway import ApiGatewayResolver
 
@@ -37,6 +42,8 @@ log = logging.getLogger("lakehook")
 
 MAX_BODY = 8 * 1024 * 1024  # above Lambda's 6 MB: the API's own limits answer first
 TEXT_TYPES = ("application/json", "text/")
+REQUEST_TIMEOUT_S = 30.0  # the longest a client may pause while sending (or idle between requests)
+LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 
 
 class LocalServer(ThreadingHTTPServer):
@@ -44,11 +51,20 @@ class LocalServer(ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, address: tuple[str, int], app: ApiGatewayResolver) -> None:
+    def __init__(
+        self,
+        address: tuple[str, int],
+        app: ApiGatewayResolver,
+        *,
+        loopback_only: bool = True,
+        request_timeout_s: float = REQUEST_TIMEOUT_S,
+    ) -> None:
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         super().__init__(address, _Handler)
         self.app = app
+        self.loopback_only = loopback_only
+        self.request_timeout_s = request_timeout_s
         self.resolve_lock = threading.Lock()
         self._thread: threading.Thread | None = None
 
@@ -82,17 +98,21 @@ def serve(
     *,
     allow_remote: bool = False,
     start: bool = True,
+    request_timeout_s: float = REQUEST_TIMEOUT_S,
 ) -> LocalServer:
     """Serve ``app`` on ``host:port`` (port 0 picks a free one); started unless ``start=False``.
 
-    Refuses a host that is not loopback unless ``allow_remote``.
+    Refuses a host that is not loopback unless ``allow_remote`` (which also drops the loopback
+    ``Host`` check; cross-site ``Origin`` is refused either way).
     """
     if not allow_remote and not is_loopback(host):
         raise ValueError(
             f"refusing to listen on {host!r}: the local resolver's operator door is open to any caller; "
             "bind 127.0.0.1 (or pass allow_remote=True behind your own protection)"
         )
-    server = LocalServer((host, port), app)
+    server = LocalServer(
+        (host, port), app, loopback_only=not allow_remote, request_timeout_s=request_timeout_s
+    )
     return server.start() if start else server
 
 
@@ -104,6 +124,37 @@ def is_loopback(host: str) -> bool:
         return False
     addresses = {info[4][0] for info in infos}
     return bool(addresses) and all(ipaddress.ip_address(str(a).split("%")[0]).is_loopback for a in addresses)
+
+
+def loopback_name(host: str) -> bool:
+    """Whether a ``Host`` header value (``name[:port]``, ``[v6]:port``) names this machine's
+    loopback: ``localhost``, ``127.0.0.1``/``127.x.y.z`` or ``[::1]``, with any port."""
+    name = host.strip().lower()
+    if name.startswith("["):
+        name = name[1 : name.find("]")] if "]" in name else ""
+    elif name.count(":") == 1:
+        name = name.partition(":")[0]
+    name = name.rstrip(".")
+    if name in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def cross_site(headers: Any, loopback_only: bool) -> str | None:
+    """Why a request must be refused as cross-site or rebound (403), or None: a ``Host`` that
+    is not loopback (when bound to loopback), or an ``Origin`` that is not a loopback page."""
+    host = headers.get("Host")
+    if loopback_only and host is not None and not loopback_name(host):
+        return "the Host header must name the loopback address (127.0.0.1, localhost or [::1])"
+    origin = headers.get("Origin")
+    if origin is not None:
+        parts = urlsplit(origin.strip())
+        if parts.scheme not in ("http", "https") or not loopback_name(parts.netloc):
+            return "requests from web pages are refused: the Origin must be a loopback address"
+    return None
 
 
 def request_event(
@@ -171,9 +222,18 @@ class _Handler(BaseHTTPRequestHandler):
     server: LocalServer
     protocol_version = "HTTP/1.1"
 
+    def setup(self) -> None:
+        # Every read of the request line, the headers and the body fails after this long without
+        # a byte (slowloris); http.server then closes the connection.
+        super().setup()
+        self.connection.settimeout(self.server.request_timeout_s)
+
     def _serve(self) -> None:
         try:
             answer = self._answer()
+        except TimeoutError:
+            self.close_connection = True  # a client too slow to send its body: drop it, answer nothing
+            return
         except Exception:
             log.exception("local server: internal error on %s", self.command)
             answer = {
@@ -184,6 +244,10 @@ class _Handler(BaseHTTPRequestHandler):
         self._write(answer)
 
     def _answer(self) -> dict[str, Any]:
+        refused = cross_site(self.headers, self.server.loopback_only)
+        if refused is not None:
+            self.close_connection = True  # the body (if any) is never read
+            return _error(403, "forbidden", refused)
         if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
             return _error(411, "length_required", "send a Content-Length (chunked bodies are not read)")
         declared = (self.headers.get("Content-Length") or "0").strip()
@@ -238,6 +302,12 @@ class _Handler(BaseHTTPRequestHandler):
         status = code if 400 <= code < 500 else 400
         code_name, what = _REFUSALS.get(status, ("bad_request", "the request could not be read"))
         self._write(_error(status, code_name, what))
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        # The method and path only: a query string can carry a value (Resonate's /resolve).
+        # http.server's own refusals (414, 431) answer before the request line is parsed.
+        path = str(getattr(self, "path", "") or "-").partition("?")[0][:200]
+        log.debug("local server: %s %s -> %s", getattr(self, "command", None) or "-", path, code)
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("local server: " + format, *args)

@@ -197,6 +197,10 @@ class TaskDocument(BaseModel):
     triggered_at: str | None
     settled_at: str | None
     outcome: str | None = Field(default=None, description="A condition task's outcome: true/false.")
+    value_omitted: bool | None = Field(
+        default=None,
+        description="true: the value was left out of this run document (see /v1/runs/{id}/tasks/{task_key}).",
+    )
 
 
 class RunTriggerDocument(BaseModel):
@@ -228,10 +232,12 @@ class RunDocument(RunSummary):
 
 
 class RunList(BaseModel):
-    """A page of runs, newest first; pass ``next_cursor`` as ``cursor`` for the next (null: none)."""
+    """A page of runs, newest first; pass ``next_cursor`` as ``cursor`` for the next (null: none).
+    ``truncated``: the page ended early so the answer fits Lambda's limit; the cursor goes on."""
 
     runs: list[RunSummary]
     next_cursor: str | None
+    truncated: bool | None = None
 
 
 class FlowSummary(BaseModel):
@@ -278,10 +284,9 @@ class ScheduleList(BaseModel):
 
 
 class WebhookAnswer(BaseModel):
-    """Always 200 with the promise the run belongs to, or null for a run lakehook does not know."""
+    """Always 202 ``{"accepted": true}``: the notification is taken as a hint, nothing is echoed."""
 
-    ok: bool
-    promise: PromiseDocument | None
+    accepted: bool
 
 
 class Health(BaseModel):

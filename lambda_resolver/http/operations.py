@@ -15,10 +15,20 @@ from typing import Any
 from lambda_resolver.core import notifications
 from lambda_resolver.core.engine import Engine, promise_document
 from lambda_resolver.core.errors import BadRequest, UnknownFlow
+from lambda_resolver.core.history import cursor_of
 from lambda_resolver.core.ids import check_id
 from lambda_resolver.core.manifest_checks import parse_manifest
 from lambda_resolver.core.models import JSON, PromiseState, RunState
-from lambda_resolver.http.documents import flow_summary, run_document, run_summary, schedule_document
+from lambda_resolver.http.documents import (
+    MAX_ANSWER_BYTES,
+    answer_size,
+    flow_summary,
+    run_document,
+    run_summary,
+    schedule_document,
+    task_of_run,
+)
+from lambda_resolver.http.errors import ParamsTooLarge
 from lambda_resolver.http.models import CreatePromiseBody, StartRunBody, WebhookPayload
 from lambda_resolver.http.services import Services
 
@@ -26,8 +36,33 @@ Answer = tuple[int, dict[str, Any]]
 
 
 # -- runs ----------------------------------------------------------------------------------------
+MAX_PARAMS = 100
+MAX_PARAM_BYTES = 16 * 1024  # one value, as the text the job receives
+MAX_PARAMS_BYTES = 64 * 1024  # names and values together: a run item stays far below 400 KB
+
+
+def check_params(params: Mapping[str, Any], what: str = "params") -> None:
+    """Refuse (413 ``params_too_large``) parameters a run or a job could not carry: more than
+    ``MAX_PARAMS``, a value over ``MAX_PARAM_BYTES`` or all over ``MAX_PARAMS_BYTES``."""
+    if len(params) > MAX_PARAMS:
+        raise ParamsTooLarge(f"{what} has {len(params)} entries; at most {MAX_PARAMS}")
+    total = 0
+    for name, value in params.items():
+        text = value if isinstance(value, str) else json.dumps(value)
+        size = len(text.encode("utf-8", "surrogatepass"))
+        if size > MAX_PARAM_BYTES:
+            raise ParamsTooLarge(
+                f"{what} '{str(name)[:64]}' is {size} bytes; each value is at most {MAX_PARAM_BYTES}: "
+                "pass large data by reference (a table name, a volume path)"
+            )
+        total += size + len(str(name).encode("utf-8", "surrogatepass"))
+    if total > MAX_PARAMS_BYTES:
+        raise ParamsTooLarge(f"{what} take {total} bytes in all; at most {MAX_PARAMS_BYTES}")
+
+
 def start_run(engine: Engine, body: StartRunBody) -> Answer:
     """Start a flow run: 201 with its document, or 200 with the run this ``run_id`` started."""
+    check_params(body.params)
     if body.notify_url is not None:
         notifications.check_url(engine.ctx, body.notify_url)  # 400: which receiver to configure
     run, created = engine.start_run(
@@ -36,9 +71,14 @@ def start_run(engine: Engine, body: StartRunBody) -> Answer:
     return (201 if created else 200), run_document(engine, run.run_id)
 
 
-def get_run(engine: Engine, run_id: str) -> Answer:
-    """A run's document (404 if unknown)."""
-    return 200, run_document(engine, check_id(run_id, "run_id"))
+def get_run(engine: Engine, run_id: str, *, values: bool = True) -> Answer:
+    """A run's document (404 if unknown); ``values=False`` leaves task values out."""
+    return 200, run_document(engine, check_id(run_id, "run_id"), values=values)
+
+
+def get_task(engine: Engine, run_id: str, task_key: str) -> Answer:
+    """One task of a run, its value in full (404 for an unknown run or task)."""
+    return 200, task_of_run(engine, check_id(run_id, "run_id"), check_id(task_key, "task_key"))
 
 
 def cancel_run(engine: Engine, run_id: str) -> Answer:
@@ -51,9 +91,18 @@ def cancel_run(engine: Engine, run_id: str) -> Answer:
 def list_runs(
     engine: Engine, *, flow: str | None, state: RunState | None, limit: int, cursor: str | None = None
 ) -> Answer:
-    """A page of runs, newest first, without their tasks; ``next_cursor`` continues it."""
+    """A page of runs, newest first, without their tasks; ``next_cursor`` continues it. A page
+    that would pass Lambda's answer limit ends early (``truncated``), its cursor where it ended."""
     found = engine.list_runs(flow=flow, state=state, limit=limit, cursor=cursor)
-    return 200, {"runs": [run_summary(r) for r in found.runs], "next_cursor": found.next_cursor}
+    docs: list[dict[str, Any]] = []
+    room = MAX_ANSWER_BYTES - 400
+    for r in found.runs:
+        doc = run_summary(r)
+        room -= answer_size(doc) + 1
+        if room < 0 and docs:  # the answer would pass Lambda's limit: stop here, and say so
+            return 200, {"runs": docs, "next_cursor": cursor_of(found.runs[len(docs) - 1]), "truncated": True}
+        docs.append(doc)
+    return 200, {"runs": docs, "next_cursor": found.next_cursor}
 
 
 # -- promises ------------------------------------------------------------------------------------
@@ -63,6 +112,7 @@ def create_promise(services: Services, engine: Engine, body: CreatePromiseBody) 
         notifications.check_url(engine.ctx, body.notify_url)
     job: dict[str, Any] | None = None
     if body.job is not None:
+        check_params(body.job.params, "job.params")
         job_id = body.job.job_id
         key = body.job.job_key
         if key is not None:
@@ -94,18 +144,28 @@ def settle(
     value: JSON = None,
     error: dict[str, Any] | None = None,
     idempotency_key: str | None = None,
+    token_nonce: str | None = None,
 ) -> Answer:
-    """Resolve or reject: 200 with the stored promise (a duplicate too); 409 if it differs."""
+    """Resolve or reject: 200 with the stored promise (a duplicate too); 409 if it differs.
+    ``token_nonce``: the callback token's nonce (None for an operator)."""
     settled = engine.settle(
-        check_id(promise_id, "promise id"), state, value=value, error=error, idempotency_key=idempotency_key
+        check_id(promise_id, "promise id"),
+        state,
+        value=value,
+        error=error,
+        idempotency_key=idempotency_key,
+        token_nonce=token_nonce,
     )
     return 200, promise_document(settled.promise)
 
 
-def heartbeat(engine: Engine, promise_id: str, extend_s: float | None) -> Answer:
+def heartbeat(
+    engine: Engine, promise_id: str, extend_s: float | None, *, token_nonce: str | None = None
+) -> Answer:
     """Push a pending promise's deadline out; fractions of a second round up."""
     seconds = None if extend_s is None else max(1, math.ceil(extend_s))
-    return 200, promise_document(engine.heartbeat(check_id(promise_id, "promise id"), seconds))
+    promise = engine.heartbeat(check_id(promise_id, "promise id"), seconds, token_nonce=token_nonce)
+    return 200, promise_document(promise)
 
 
 # -- flows ---------------------------------------------------------------------------------------
@@ -157,17 +217,16 @@ def resume_schedule(engine: Engine, flow: str) -> Answer:
 def webhook(engine: Engine, payload: WebhookPayload) -> Answer:
     """A Databricks job notification: re-read the run it names (or its parent), never trust it.
 
-    Always 200 for runs lakehook does not know, so Databricks does not retry forever.
+    Always 202 ``{"accepted": true}``, whatever was found: the answer carries no data, so the
+    webhook credential cannot read promises by guessing Databricks run ids, and Databricks does
+    not retry a run lakehook does not know.
     """
     run = payload.run
-    found = None
     for raw in (run.run_id, run.parent_run_id) if run is not None else ():
         run_id = _databricks_id(raw)
-        if run_id is not None:
-            found = engine.on_databricks_run(run_id)
-            if found is not None:
-                break
-    return 200, {"ok": True, "promise": promise_document(found) if found is not None else None}
+        if run_id is not None and engine.on_databricks_run(run_id) is not None:
+            break
+    return 202, {"accepted": True}
 
 
 def reconcile(engine: Engine, limit: int = 100) -> Answer:

@@ -6,6 +6,7 @@ are reachable by direct invocation (IAM), see :mod:`lambda_resolver.http.invoke`
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
@@ -29,6 +30,7 @@ from lambda_resolver.http.models import (
     ScheduleDocument,
     ScheduleList,
     StartRunBody,
+    TaskDocument,
 )
 from lambda_resolver.http.services import Services
 from lambda_resolver.http.wire import json_response, path_id
@@ -47,7 +49,11 @@ def register(api: Api, services: Services) -> None:
         require_operator(services, router.current_event.headers)
         return services.get_engine()
 
-    common: dict[str, Any] = {"security": OPERATOR_SECURITY}
+    def operator_guard(headers: Mapping[str, str], params: Mapping[str, str]) -> None:
+        require_operator(services, headers)
+
+    # Every operator route checks its credentials before its body is parsed (Api.gate).
+    common: dict[str, Any] = {"security": OPERATOR_SECURITY, "guard": operator_guard}
 
     # -- runs ----------------------------------------------------------------------------------
     @api.post(
@@ -55,7 +61,7 @@ def register(api: Api, services: Services) -> None:
         body=True,
         summary="Start a flow run (idempotent by run_id)",
         tags=["runs"],
-        responses=responses({201: RunDocument, 200: RunDocument}, 400, 401, 403, 404, 409, 415),
+        responses=responses({201: RunDocument, 200: RunDocument}, 400, 401, 403, 404, 409, 413, 415),
         **common,
     )
     def start_run(body: Annotated[StartRunBody, Body()]) -> Response[str]:
@@ -79,13 +85,34 @@ def register(api: Api, services: Services) -> None:
     @api.get(
         "/v1/runs/<run_id>",
         summary="A run and every task: state, attempt, timings, value, Databricks run",
+        description=(
+            "Task values that would take the answer past 5 MB are left out, largest first, and "
+            'marked `"value_omitted": true`; `?values=false` leaves them all out.'
+        ),
         tags=["runs"],
         responses=responses({200: RunDocument}, 400, 401, 403, 404),
         **common,
     )
-    def get_run(run_id: str) -> Response[str]:
+    def get_run(
+        run_id: str,
+        values: Annotated[
+            bool,
+            Query(description="false: leave task values out (each is at /v1/runs/{id}/tasks/{task_key})"),
+        ] = True,
+    ) -> Response[str]:
         eng = engine()
-        return json_response(*ops.get_run(eng, path_id(run_id, "run_id")))
+        return json_response(*ops.get_run(eng, path_id(run_id, "run_id"), values=values))
+
+    @api.get(
+        "/v1/runs/<run_id>/tasks/<task_key>",
+        summary="One task of a run, with its value in full",
+        tags=["runs"],
+        responses=responses({200: TaskDocument}, 400, 401, 403, 404),
+        **common,
+    )
+    def get_task(run_id: str, task_key: str) -> Response[str]:
+        eng = engine()
+        return json_response(*ops.get_task(eng, path_id(run_id, "run_id"), path_id(task_key, "task_key")))
 
     @api.post(
         "/v1/runs/<run_id>/cancel",
@@ -104,7 +131,7 @@ def register(api: Api, services: Services) -> None:
         body=True,
         summary="Create a standalone promise, optionally starting one job for it",
         tags=["promises"],
-        responses=responses({201: PromiseDocument, 200: PromiseDocument}, 400, 401, 403, 415),
+        responses=responses({201: PromiseDocument, 200: PromiseDocument}, 400, 401, 403, 413, 415),
         **common,
     )
     def create_promise(body: Annotated[CreatePromiseBody, Body()]) -> Response[str]:
@@ -127,7 +154,7 @@ def register(api: Api, services: Services) -> None:
         body=True,
         summary="Publish a compiled flow as its next version",
         tags=["flows"],
-        responses=responses({201: Published}, 400, 401, 403, 415),
+        responses=responses({201: Published}, 400, 401, 403, 413, 415),
         **common,
     )
     def publish_flow(

@@ -65,8 +65,9 @@ def media_type(content_type: str | None) -> str:
 
 
 def is_json_content_type(content_type: str | None) -> bool:
-    """A body is read as JSON when it says so, or says nothing (``curl --data`` aside)."""
-    return media_type(content_type) in ("", JSON_TYPE)
+    """A body is read as JSON only when it says so: a missing Content-Type is not JSON (a
+    browser's cross-site ``fetch`` may send a body without one)."""
+    return media_type(content_type) == JSON_TYPE
 
 
 def path_id(raw: str, what: str) -> str:

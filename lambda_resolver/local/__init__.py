@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from lambda_resolver.local.executors import CallbackExecutor, Executor, ManualExecutor
 from lambda_resolver.local.faults import Fault, Faults
+from lambda_resolver.local.job_notifications import WebhookTarget
 from lambda_resolver.local.jobs import ApiError
 from lambda_resolver.local.runs import LocalRun, LocalTask, RunReporter
-from lambda_resolver.local.webhooks import WebhookTarget
 from lambda_resolver.local.workspace import LocalWorkspace
 
 __all__ = [

@@ -21,7 +21,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 REFERENCE = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
-_ID = r"([A-Za-z0-9_]+|`[^`]+`)"
+_ID = r"([A-Za-z0-9_]+|`[^`]+`|\[[^\[\]]+\])"
 _TASK_FORM = re.compile(rf"tasks\.{_ID}\.(values\.{_ID}|result_state|run_id)")
 _PARAM_FORM = re.compile(rf"job\.parameters\.{_ID}")
 _KNOWN_NAMESPACES = ("job.", "task.", "tasks.", "workspace.")
@@ -62,7 +62,8 @@ def substitute(text: str, ctx: RunContext) -> str:
 
 
 def _unquote(ident: str) -> str:
-    return ident[1:-1] if ident.startswith("`") else ident
+    """A name as written: bare, in backticks (`` `my-param` ``) or in brackets (``[my-param]``)."""
+    return ident[1:-1] if ident[:1] in ("`", "[") else ident
 
 
 def _resolve(inner: str, ctx: RunContext) -> str | None:

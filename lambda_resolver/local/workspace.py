@@ -40,10 +40,10 @@ from urllib.parse import parse_qsl, urlsplit
 from lambda_resolver.core.clock import Clock, SystemClock
 from lambda_resolver.local.executors import Executor
 from lambda_resolver.local.faults import Fault, Faults
+from lambda_resolver.local.job_notifications import Webhooks, WebhookTarget
 from lambda_resolver.local.jobs import ApiError, JobRegistry
 from lambda_resolver.local.jobs_api import JobsApi
 from lambda_resolver.local.runs import LocalRun
-from lambda_resolver.local.webhooks import Webhooks, WebhookTarget
 
 if TYPE_CHECKING:
     from lambda_resolver.local.persist import WorkspaceState

@@ -8,6 +8,8 @@ the per-action reasons) — and builds the botocore client lazily on first use.
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -46,6 +48,15 @@ _RACE_REASONS = frozenset(
         "ProvisionedThroughputExceeded",
     }
 )
+
+
+CONFLICT_TRIES = 8
+
+
+def pause(attempt: int) -> None:
+    """Back off before trying a write that met a conflicting transaction again: a transaction
+    holds its items for milliseconds. Jittered, doubling from 5 ms, at most 160 ms."""
+    time.sleep(random.uniform(0, 0.005 * 2 ** min(attempt, 5)))  # noqa: S311 - jitter, not secrets
 
 
 class Expr:
@@ -131,15 +142,24 @@ class Table:
         return item
 
     def _write(self, call: Any, **kwargs: Any) -> Any:
+        """One conditional write. A write that meets a transaction in progress on its item is
+        refused whole (TransactionConflictException, which botocore does not retry): it is sent
+        again after a short pause, as a lost race would be, up to ``CONFLICT_TRIES`` times."""
         from botocore.exceptions import ClientError  # loaded already by any client
 
-        try:
-            return call(TableName=self.name, **kwargs)
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
-                raise
-            current: Item | None = exc.response.get("Item")  # type: ignore[assignment]
-            raise ConditionFailed(current) from None
+        for attempt in range(CONFLICT_TRIES):
+            try:
+                return call(TableName=self.name, **kwargs)
+            except ClientError as exc:
+                code = exc.response.get("Error", {}).get("Code")
+                if code == "TransactionConflictException" and attempt + 1 < CONFLICT_TRIES:
+                    pause(attempt)
+                    continue
+                if code != "ConditionalCheckFailedException":
+                    raise
+                current: Item | None = exc.response.get("Item")  # type: ignore[assignment]
+                raise ConditionFailed(current) from None
+        raise AssertionError("unreachable")  # pragma: no cover - the last attempt returns or raises
 
     def transact(self, actions: Sequence[Mapping[str, Any]]) -> None:
         """TransactWriteItems; each action is ``{"Put"|"Update": {...}}`` without TableName."""

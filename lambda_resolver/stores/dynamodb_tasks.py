@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from typing import TYPE_CHECKING
 
-from lambda_resolver.core.errors import NotFound, StoreConflict
+from lambda_resolver.core.errors import NotFound
 from lambda_resolver.core.models import TERMINAL_TASK_STATES, Run, RunState, Task
 from lambda_resolver.stores.dynamodb_codec import (
     flag,
@@ -28,7 +28,7 @@ from lambda_resolver.stores.dynamodb_codec import (
     task_key,
 )
 from lambda_resolver.stores.dynamodb_schema import DUE_AT, DUE_PK, PK, RUNFLOWS_PK, SK
-from lambda_resolver.stores.dynamodb_table import ConditionFailed, Expr, Table, TransactionCanceled
+from lambda_resolver.stores.dynamodb_table import ConditionFailed, Expr, Table, TransactionCanceled, pause
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -152,8 +152,13 @@ class RunTasks:
     def complete_propagation(self, run_id: str, key: str, *, leaf: str | None, failed: bool) -> Run | None:
         """Mark the finished task propagated (condition: terminal and not yet propagated) and, for
         a leaf or a failure, move the run's counters in the same transaction. The counters are
-        ADDs and ``any_failed`` only ever becomes true, so the run needs no read first."""
-        for _ in range(_PROPAGATION_TRIES):
+        ADDs and ``any_failed`` only ever becomes true, so the run needs no read first.
+
+        A transaction that keeps conflicting (or being throttled) is left undone and None is
+        returned, as if it had been done already: the task stays finished, unpropagated and due,
+        so the reconciler completes it after the propagation grace — as after a crash here. The
+        settle that got here was applied, and must not answer otherwise."""
+        for attempt in range(_PROPAGATION_TRIES):
             if leaf is None and not failed:
                 return self.get_run(run_id) if self._mark_propagated(run_id, key) else None
             te = Expr()
@@ -191,8 +196,8 @@ class RunTasks:
                     return None
                 if not canceled.retryable:
                     raise
-                # a conflicting transaction or throttling: try again
-        raise StoreConflict(f"task '{key}' of run '{run_id}': propagation keeps conflicting")
+                pause(attempt)  # a conflicting transaction or throttling: try again
+        return None
 
     @staticmethod
     def _propagated(e: Expr) -> tuple[str, str]:

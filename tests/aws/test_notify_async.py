@@ -113,7 +113,8 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
 
 
 def _resolve_by_callback(aws: Aws, promise_id: str) -> int:
-    token = TokenSigner({"k1": TOKEN_KEY}, "k1").token(promise_id)
+    stored = aws.resolver._services.get_engine().ctx.store.get_promise(promise_id)
+    token = TokenSigner({"k1": TOKEN_KEY}, "k1").token(promise_id, stored.nonce)  # the notebook's handle
     event = http_event(
         "function_url",
         "POST",

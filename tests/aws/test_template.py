@@ -294,6 +294,15 @@ def test_the_function_runs_python_312_on_arm_with_snapstart(cfn: dict[str, Any])
     assert len(of_type(cfn, "AWS::Lambda::Version")) == 1
 
 
+def test_the_url_keeps_the_logical_ids_sam_gave_it_so_an_update_keeps_the_url(cfn: dict[str, Any]) -> None:
+    public = {
+        "ResolverFunctionUrl",
+        "ResolverFunctionUrlPublicPermissions",
+        "ResolverFunctionURLInvokeAllowPublicAccess",
+    }
+    assert public <= set(cfn["Resources"])
+
+
 def test_the_function_url_is_public_and_serves_the_alias(cfn: dict[str, Any]) -> None:
     url = one(cfn, "AWS::Lambda::Url")["Properties"]
     assert url["AuthType"] == "NONE"  # authentication is in the app: promise tokens, operator key, Basic
@@ -382,11 +391,107 @@ def broken(sam: dict[str, Any]) -> dict[str, Any]:
     return copy.deepcopy(sam)
 
 
-def test_a_bogus_url_auth_type_fails_the_transform(sam: dict[str, Any]) -> None:
+def test_a_bogus_url_auth_type_fails_the_lint(sam: dict[str, Any]) -> None:
     bad = broken(sam)
-    bad["Resources"]["ResolverFunction"]["Properties"]["FunctionUrlConfig"]["AuthType"] = "BOGUS"
+    bad["Resources"]["ResolverFunctionUrl"]["Properties"]["AuthType"] = "BOGUS"
+    errors = lint_errors(sam_transform(bad))
+    assert errors and all("AuthType" in e or "BOGUS" in e for e in errors), errors
+
+
+def test_a_bogus_sam_property_fails_the_transform(sam: dict[str, Any]) -> None:
+    bad = broken(sam)
+    bad["Resources"]["ResolverFunction"]["Properties"]["FunctionUrlConfig"] = {"AuthType": "BOGUS"}
     with pytest.raises(InvalidDocumentException, match="AuthType"):
         sam_transform(bad)
+
+
+# --- protections of the public endpoint (issue 12, findings 4 and 10) ---------------------------------
+
+
+def test_reserved_concurrency_is_a_parameter_that_caps_the_function(
+    sam: dict[str, Any], cfn: dict[str, Any]
+) -> None:
+    param = sam["Parameters"]["ReservedConcurrency"]
+    assert (param["Type"], param["Default"], param["MinValue"]) == ("Number", 20, -1)
+    function = one(cfn, "AWS::Lambda::Function")["Properties"]
+    assert function["ReservedConcurrentExecutions"] == {
+        "Fn::If": ["HasReservedConcurrency", {"Ref": "ReservedConcurrency"}, {"Ref": "AWS::NoValue"}]
+    }
+    assert cfn["Conditions"]["HasReservedConcurrency"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "ReservedConcurrency"}, -1]}]
+    }
+
+
+def test_the_endpoint_is_a_function_url_or_a_throttled_http_api(
+    sam: dict[str, Any], cfn: dict[str, Any]
+) -> None:
+    assert sam["Parameters"]["Endpoint"]["AllowedValues"] == ["FunctionUrl", "ApiGateway"]
+    assert sam["Parameters"]["Endpoint"]["Default"] == "FunctionUrl"
+    url_side = {"AWS::Lambda::Url"}
+    api_side = {"AWS::ApiGatewayV2::Api", "AWS::ApiGatewayV2::Integration", "AWS::ApiGatewayV2::Route"}
+    api_side |= {"AWS::ApiGatewayV2::Stage"}
+    for name, resource in cfn["Resources"].items():
+        if resource["Type"] in url_side:
+            assert resource.get("Condition") == "UseFunctionUrl", name
+        if resource["Type"] in api_side:
+            assert resource.get("Condition") == "UseApiGateway", name
+    public = [
+        p for p in of_type(cfn, "AWS::Lambda::Permission").values() if p["Properties"]["Principal"] == "*"
+    ]
+    assert public and all(p.get("Condition") == "UseFunctionUrl" for p in public)
+    stage = one(cfn, "AWS::ApiGatewayV2::Stage")["Properties"]
+    assert stage["DefaultRouteSettings"] == {
+        "ThrottlingRateLimit": {"Ref": "ApiThrottleRate"},
+        "ThrottlingBurstLimit": {"Ref": "ApiThrottleBurst"},
+    }
+    integration = one(cfn, "AWS::ApiGatewayV2::Integration")["Properties"]
+    alias = {"Ref": next(iter(of_type(cfn, "AWS::Lambda::Alias")))}
+    assert (integration["IntegrationUri"], integration["PayloadFormatVersion"]) == (alias, "2.0")
+    [grant] = [
+        p
+        for p in of_type(cfn, "AWS::Lambda::Permission").values()
+        if p["Properties"]["Principal"] == "apigateway.amazonaws.com"
+    ]
+    assert (
+        grant["Condition"] == "UseApiGateway" and "${HttpApi}" in grant["Properties"]["SourceArn"]["Fn::Sub"]
+    )
+    env = one(cfn, "AWS::Lambda::Function")["Properties"]["Environment"]["Variables"]
+    assert "HttpApi" in json.dumps(env["LAKEHOOK_CALLBACK_URL"])  # scheduled passes know the API's URL
+    assert cfn["Outputs"]["ApiUrl"]["Condition"] == "UseApiGateway"
+
+
+def test_the_deployed_handler_serves_api_gateway_events_too(tmp_path: Path) -> None:
+    """One handler for both endpoints: an HTTP API (payload 2.0) event is served like a URL's."""
+    from lambda_resolver.http import Services, make_handler
+    from lambda_resolver.stores.sqlite import SqliteStore
+
+    from support.events import http_event
+    from support.harness import Harness
+
+    h = Harness(SqliteStore(tmp_path / "x.db"))
+    handler = make_handler(Services(engine=lambda: h.engine, signer=h.signer, operator_open=True))
+    for kind in ("function_url", "http_api"):
+        body = json.dumps({"id": f"p-{kind}"})
+        created = handler(
+            http_event(kind, "POST", "/v1/promises", body=body, headers={"content-type": "application/json"}),
+            None,
+        )
+        assert created["statusCode"] == 201, (kind, created)
+
+
+def test_the_log_group_outlives_the_stack(cfn: dict[str, Any]) -> None:
+    group = one(cfn, "AWS::Logs::LogGroup")
+    assert (group.get("DeletionPolicy"), group.get("UpdateReplacePolicy")) == ("Retain", "Retain")
+
+
+def test_a_reconciler_pass_that_cannot_be_delivered_is_retried_then_kept(cfn: dict[str, Any]) -> None:
+    [target] = one(cfn, "AWS::Events::Rule")["Properties"]["Targets"]
+    assert target["RetryPolicy"]["MaximumRetryAttempts"] >= 1
+    queue_name = target["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0]
+    assert cfn["Resources"][queue_name]["Type"] == "AWS::SQS::Queue"
+    policy = one(cfn, "AWS::SQS::QueuePolicy")["Properties"]
+    assert {"Ref": queue_name} in policy["Queues"]
+    assert "events.amazonaws.com" in json.dumps(policy["PolicyDocument"])
 
 
 def test_a_table_without_the_due_index_fails(sam: dict[str, Any]) -> None:

@@ -7,9 +7,12 @@ figure was measured (positive), and that the callback path never imports databri
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 BENCH = ROOT / "bench" / "aws_cold_start.py"
@@ -47,3 +50,47 @@ def test_the_quick_cold_start_benchmark_writes_positive_figures(tmp_path: Path) 
     assert all(first[k]["median_ms"] > 0 for k in ("import_handler", "first_event", "total", "second_event"))
     calls = callback["aws_calls"]["first_event"]
     assert calls["GetSecretValue"] >= 1 and calls["UpdateItem"] >= 1  # secrets read, promise settled
+
+
+@pytest.mark.slow
+def test_the_zip_twin_is_imported_by_python_312_with_its_pyc_and_without(tmp_path: Path) -> None:
+    """The x86_64 twin of the Lambda zip (a real build, pip against the registry), unpacked and
+    imported by CPython 3.12: with the zip's .pyc nothing compiles, without them the path does."""
+    out = tmp_path / "aws.json"
+    quick = ["--paths", "callback", "--runs", "1", "--cold-runs", "1", "--e2e-runs", "1", "--no-drop-caches"]
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(BENCH),
+            *quick,
+            "--profile-runs",
+            "1",
+            "--zip",
+            "skip",
+            "--zip-runs",
+            "1",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=1200,
+        cwd=ROOT,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    twin = json.loads(out.read_text())["zip_twin_py312"]
+    if "skipped" in twin:
+        assert os.environ.get("CI") != "true", twin["skipped"]  # CI has a CPython 3.12
+        pytest.skip(twin["skipped"])
+    assert twin["python"].startswith("3.12.")
+    assert twin["build"]["pyc_files"] == twin["build"]["py_files"] > 0
+    assert twin["sources_compiled"]["zip_pyc"] == 0 and twin["sources_compiled"]["zip_libraries_only"] == 0
+    assert twin["sources_compiled"]["zip_no_pyc"] > 100
+    assert (
+        twin["modules_by_package"]["lambda_resolver"] > 0
+        and "databricks.sdk" not in twin["modules_by_package"]
+    )
+    assert all(twin["import_ms"][c]["median_ms"] > 0 for c in ("zip_pyc", "zip_no_pyc", "zip_libraries_only"))
+    assert twin["own_modules_pyc"]["modules"][0]["module"].startswith("lambda_resolver")
+    assert twin["first_request_ms"]["zip_pyc"]["total"]["median_ms"] > 0

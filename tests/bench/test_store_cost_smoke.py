@@ -2,7 +2,7 @@
 
 The smoke run uses two small flows; the meter's rules are checked against the worked examples
 of DynamoDB's documentation (item sizes, rounding, index entries), since every figure in
-docs/benchmarks.md stands on them.
+docs/benchmarks.md stands on them, and against DynamoDB Local's own ``ConsumedCapacity``.
 """
 
 from __future__ import annotations
@@ -11,8 +11,10 @@ import importlib.util
 import json
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 BENCH = ROOT / "bench" / "store_cost.py"
@@ -91,3 +93,34 @@ def test_the_quick_store_cost_benchmark_completes_every_task_and_charges_each(tm
         assert abs(money["total"] - (money["dynamodb"] + money["lambda"])) < 0.002 and money["lambda"] > 0
     sfn = doc["step_functions_callback_pattern"]["2 transitions"]
     assert sfn["dollars_per_million"] > 50  # 2 x $25 per million transitions, before its Lambda
+
+
+def test_on_dynamodb_local_the_engines_own_count_agrees_with_the_meter(
+    tmp_path: Path, dynamodb_local_server: Any
+) -> None:
+    """``--endpoint``: the same flows on DynamoDB Local, which reports ``ConsumedCapacity`` as the
+    service does. Reads agree exactly; the meter charges at most what the engine leaves out: a
+    failed conditional write (its error carries no capacity) and an index entry a transaction
+    moves."""
+    out = tmp_path / "store_cost.json"
+    endpoint = dynamodb_local_server.endpoint
+    proc = subprocess.run(
+        [sys.executable, str(BENCH), "--quick", "--endpoint", endpoint, "--out", str(out)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=180,
+        cwd=ROOT,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    doc = json.loads(out.read_text())
+    assert doc["engine"] == f"DynamoDB at {endpoint}"
+    for f in doc["flows"]:
+        assert f["completed"] == f["tasks"] and f["run_state"] == "SUCCESS"
+        engine, meter = f["engine_reported_units"], f["meter_units"]
+        assert engine["read"] == meter["read"] > 0
+        calls = Counter[str]()
+        for phase in f["by_phase"].values():
+            calls.update(phase["calls"])
+        slack = meter["failed_conditions"] + calls["TransactWriteItems"]
+        assert 0 <= meter["write"] - engine["write"] <= slack, (engine, meter, slack)

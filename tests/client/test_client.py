@@ -103,6 +103,20 @@ def test_get_run_and_list_runs_filter_by_flow_and_state(stack: Stack) -> None:
     assert (missing.value.status, missing.value.code) == (404, "not_found")
 
 
+def test_get_run_without_values_and_one_tasks_value_on_its_own(stack: Stack) -> None:
+    stack.h.publish(flow("one", [job_task("only")]))
+    stack.client.start_run("one", run_id="v-1")
+    stack.h.succeed("v-1", "only", {"rows": 7})
+    assert stack.client.get_run("v-1")["tasks"][0]["value"] == {"rows": 7}
+    (lean,) = stack.client.get_run("v-1", values=False)["tasks"]
+    assert (lean["value"], lean["value_omitted"]) == (None, True)
+    task = stack.client.get_task("v-1", "only")
+    assert (task["task_key"], task["state"], task["value"]) == ("only", "SUCCESS", {"rows": 7})
+    with pytest.raises(LakehookClientError) as missing:
+        stack.client.get_task("v-1", "nope")
+    assert missing.value.status == 404
+
+
 def test_wait_returns_the_final_document_once_the_notebooks_called_back(stack: Stack) -> None:
     stack.h.publish(nightly())
     run = stack.client.start_run("nightly", run_id="r-wait")

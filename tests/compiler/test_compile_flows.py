@@ -40,16 +40,27 @@ def test_a_and_b_then_c_then_d_compiles_to_the_expected_manifest(fixtures: Path)
         JobRef("report", "report"),
     )
     assert m.parameters == (("run_date", ""), ("catalog", "dev_catalog"))
-    assert m.task("extract_a").parameters == {"run_date": "{{job.parameters.run_date}}"}
-    assert m.task("extract_b").parameters == {}
+    # extract_a's job declares catalog: the flow's catalog reaches it as Databricks passes a parent
+    # job's parameters down a run_job_task; run_date is set by the task itself
+    assert m.task("extract_a").parameters == {
+        "catalog": "{{job.parameters.catalog}}",
+        "run_date": "{{job.parameters.run_date}}",
+    }
+    assert m.task("extract_b").parameters == {  # its job declares both: passed down
+        "catalog": "{{job.parameters.catalog}}",
+        "run_date": "{{job.parameters.run_date}}",
+    }
     assert m.task("combine").parameters == {
         "rows_a": "{{tasks.extract_a.values.rows}}",
-        "catalog": "dev_catalog",
+        "catalog": "dev_catalog",  # the task's own value wins over the flow's
+        "run_date": "{{job.parameters.run_date}}",
     }
     assert m.task("report").parameters == {
         "summary": "{{tasks.combine.value}}",
         "rows_a": "{{tasks.extract_a.values.rows}}",  # transitive upstream is fine
         "flow_run": "{{job.run_id}}",
+        "catalog": "{{job.parameters.catalog}}",
+        "run_date": "{{job.parameters.run_date}}",
     }
 
 

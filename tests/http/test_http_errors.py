@@ -41,7 +41,8 @@ def _error(reply: Any) -> dict[str, Any]:
         ('{"value": 1}', "text/plain", 415, "unsupported_media_type", "application/json"),
         (b"\x89PNG\r\n\x1a\n\x00\xff", "image/png", 415, "unsupported_media_type", "application/json"),
         ('{"value": 1}', "application/json; charset=utf-8", 200, None, None),
-        ('{"value": 1}', None, 200, None, None),
+        # no Content-Type is not JSON: a browser's cross-site fetch can send a body without one
+        ('{"value": 1}', None, 415, "unsupported_media_type", "no Content-Type"),
     ],
 )
 def test_request_bodies_must_be_json_objects(client: Any, pid: str, case: tuple[Any, ...]) -> None:

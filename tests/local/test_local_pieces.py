@@ -49,6 +49,7 @@ def _ctx(**kw: object) -> RunContext:
     [
         ("{{job.parameters.run_date}}", "2026-11-23"),
         ("{{job.parameters.`my-param`}}", "x"),
+        ("{{ job.parameters.[my-param] }} {{job.parameters.[run_date]}}", "x 2026-11-23"),
         ("job_{{job.run_id}}/{{task.run_id}}/{{job.id}}", "job_900/902/7"),
         ("{{tasks.a.values.rows}} {{tasks.a.values.name}}", "10 events"),
         ("{{tasks.a.result_state}} {{tasks.a.run_id}}", "success 901"),

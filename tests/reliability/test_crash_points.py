@@ -37,7 +37,8 @@ from __future__ import annotations
 import functools
 import re
 import tempfile
-from collections.abc import Callable, Sequence
+import uuid
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,7 @@ from support import flows
 from support.crash import (
     STORE_WRITES,
     Crash,
+    CrashingClient,
     CrashingLauncher,
     CrashingStore,
     DynamoBackend,
@@ -573,17 +575,102 @@ def test_a_crash_after_any_dynamodb_request_loses_nothing(
     new_table: Any, steps: tuple[Step, ...], signals: str
 ) -> None:
     """Every DynamoDB write request is a crash point, those inside create_run included."""
+    every_request(lambda: DynamoBackend(new_table(), client_faults=True), steps, signals)
+
+
+def every_request(backend: Callable[[], Any], steps: tuple[Step, ...], signals: str) -> None:
+    """A life crashed after each DynamoDB write request in turn, each on a new table."""
     check = check_success_life if steps is SUCCESS_LIFE else check_cancel
-    ref = Life(DynamoBackend(new_table(), client_faults=True))
+    ref = Life(backend())
     ref.live(steps)
     assert check(ref) == []
     failures = []
     for n, op in enumerate(ref.faults.ops, 1):
         if not op.startswith("dynamodb."):
             continue
-        life = Life(DynamoBackend(new_table(), client_faults=True), n, signals)
+        life = Life(backend(), n, signals)
         try:
             live_and_check(life, steps, check)
         except (AssertionError, pytest.fail.Exception) as exc:
             failures.append(f"--- {_label(n, op)}\n{exc}")
     assert not failures, "\n".join(failures)
+
+
+# -- DynamoDB Local: Amazon's own engine, a plain client per resolver process, no lock ----------
+
+
+class DynamoLocalBackend(DynamoBackend):
+    name = "dynamodb_local"
+
+    def __init__(self, server: Any, table: str, *, client_faults: bool = False) -> None:
+        super().__init__(table, client_faults=client_faults)
+        self.server = server
+
+    def open(self, faults: Faults) -> Any:
+        from lambda_resolver.stores.dynamodb import DynamoStore
+
+        client: Any = self.server.client()
+        if self.client_faults:
+            client = CrashingClient(client, faults)
+        return DynamoStore(self.table, client=client)
+
+
+@pytest.fixture
+def local_backend(dynamodb_local_server: Any) -> Iterator[Callable[..., DynamoLocalBackend]]:
+    """``local_backend(client_faults=...)``: a backend over a new table on DynamoDB Local."""
+    from lambda_resolver.stores.dynamodb import create_table
+
+    client, tables = dynamodb_local_server.client(), []
+
+    def make(*, client_faults: bool = False) -> DynamoLocalBackend:
+        tables.append(f"lakehook-crash-{uuid.uuid4().hex[:12]}")
+        create_table(client, tables[-1])
+        return DynamoLocalBackend(dynamodb_local_server, tables[-1], client_faults=client_faults)
+
+    yield make
+    for table in tables:
+        client.delete_table(TableName=table)
+
+
+# By default the same telling points as on moto; every point with -m slow.
+@pytest.mark.parametrize(("n", "signals"), points(SUCCESS_OPS, ("retried", "lost"), DYNAMO_DEFAULT))
+def test_a_crash_at_any_point_of_a_run_loses_nothing_dynamodb_local(
+    local_backend: Callable[..., DynamoLocalBackend], n: int, signals: str
+) -> None:
+    live_and_check(Life(local_backend(), n, signals), SUCCESS_LIFE, check_success_life)
+
+
+@pytest.mark.parametrize(
+    ("n", "signals"), points(CANCEL_OPS, ("retried", "lost"), [(CANCEL_IN_STOP[0], "lost")])
+)
+def test_a_crash_at_any_point_of_a_cancel_loses_nothing_dynamodb_local(
+    local_backend: Callable[..., DynamoLocalBackend], n: int, signals: str
+) -> None:
+    live_and_check(Life(local_backend(), n, signals), CANCEL_LIFE, check_cancel)
+
+
+@pytest.mark.parametrize(
+    ("after", "signals"),
+    [
+        pytest.param(a, sig, marks=[] if (a, sig) == ("b", "lost") else [pytest.mark.slow])
+        for a in ("run", "a", "b", "c", "d")
+        for sig in ("retried", "lost")
+    ],
+)
+def test_a_crash_inside_create_run_on_dynamodb_local_loses_nothing(
+    local_backend: Callable[..., DynamoLocalBackend], after: str, signals: str
+) -> None:
+    """Between the requests of create_run (the run item, then each task), on the real engine."""
+    ref = Life(local_backend(client_faults=True))
+    ref.live(SUCCESS_LIFE[:2], finish=False)
+    n = create_run_puts(ref.faults.ops)[after]
+    live_and_check(Life(local_backend(client_faults=True), n, signals), SUCCESS_LIFE, check_success_life)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signals", ["retried", "lost"])
+@pytest.mark.parametrize("steps", [SUCCESS_LIFE, CANCEL_LIFE], ids=["run", "cancel"])
+def test_a_crash_after_any_dynamodb_local_request_loses_nothing(
+    local_backend: Callable[..., DynamoLocalBackend], steps: tuple[Step, ...], signals: str
+) -> None:
+    every_request(lambda: local_backend(client_faults=True), steps, signals)

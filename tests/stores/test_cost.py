@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from lambda_resolver.core.manifest import FlowManifest
 from lambda_resolver.core.models import PromiseState
 from lambda_resolver.core.store import Store
@@ -9,6 +11,14 @@ from lambda_resolver.core.store import Store
 from support.counting import CountingStore
 from support.flows import chain, flow, job_task
 from support.harness import Harness
+
+
+@pytest.fixture(params=["sqlite", "dynamodb"])
+def store(request: pytest.FixtureRequest) -> Store:
+    """SQLite and moto only: the counts are of the store's own calls, which do not depend on the
+    engine underneath (DynamoDB Local would count the same, at 1,000 tasks' cost)."""
+    fixture: Store = request.getfixturevalue(f"{request.param}_store")
+    return fixture
 
 
 def _settle_cost(store: Store, manifest: FlowManifest, key: str, *, before: list[str]) -> dict[str, int]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from lambda_resolver.core.errors import AlreadySettled, NotFound
-from lambda_resolver.core.models import PromiseState
+from lambda_resolver.core.models import Promise, PromiseState
 from lambda_resolver.core.promise_machine import Verdict
 from lambda_resolver.core.store import Store
 
@@ -32,10 +32,13 @@ def test_a_duplicate_settle_answers_with_the_stored_promise(h: Harness) -> None:
     assert again.promise == first.promise
 
 
-def test_a_settle_with_the_same_idempotency_key_is_a_duplicate_even_if_it_differs(h: Harness) -> None:
+def test_the_same_idempotency_key_with_a_different_value_is_a_conflict(h: Harness) -> None:
     h.engine.standalone.create("p", timeout_s=60)
     h.engine.settle("p", PromiseState.RESOLVED, value=1, idempotency_key="k")
-    again = h.engine.settle("p", PromiseState.RESOLVED, value=2, idempotency_key="k")
+    with pytest.raises(AlreadySettled) as err:
+        h.engine.settle("p", PromiseState.RESOLVED, value=2, idempotency_key="k")
+    assert err.value.status == 409 and err.value.details["promise"]["value"] == 1
+    again = h.engine.settle("p", PromiseState.RESOLVED, value=1, idempotency_key="k")
     assert again.verdict is Verdict.DUPLICATE and again.promise.value == 1
 
 
@@ -80,3 +83,16 @@ def test_a_heartbeat_after_the_timeout_is_refused(h: Harness) -> None:
 def test_settling_an_unknown_promise_is_not_found(h: Harness) -> None:
     with pytest.raises(NotFound):
         h.engine.settle("ghost", PromiseState.RESOLVED)
+
+
+def test_a_promise_keeps_the_nonce_it_was_created_with_and_an_old_one_has_none(h: Harness) -> None:
+    created, _ = h.engine.standalone.create("with-nonce", timeout_s=60)
+    assert created.nonce and h.store.get_promise("with-nonce").nonce == created.nonce
+    h.engine.settle("with-nonce", PromiseState.RESOLVED, value=1)
+    assert h.store.get_promise("with-nonce").nonce == created.nonce  # a settle never changes it
+    again, _ = h.engine.standalone.create("with-nonce", timeout_s=60)
+    assert again.nonce == created.nonce
+    now = h.clock.now()
+    old = Promise(id="before-nonces", state=PromiseState.PENDING, created_at=now, timeout_at=now + 60_000)
+    h.store.create_promise(old)
+    assert h.store.get_promise("before-nonces").nonce is None

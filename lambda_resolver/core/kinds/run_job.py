@@ -109,7 +109,7 @@ def trigger_request(
         params = {k: resolver.substitute(v) for k, v in spec.job_parameters}
     except ValueError as exc:
         raise NotLaunchable("ReferenceError", str(exc)) from None
-    params["lakehook"] = encode_handle(ctx.settings.callback_url, p.id, ctx.signer.token(p.id))
+    params["lakehook"] = encode_handle(ctx.settings.callback_url, p.id, ctx.signer.token(p.id, p.nonce))
     return TriggerRequest(
         job_id=job.job_id,
         job_key=job.key,

@@ -1,4 +1,4 @@
-"""Job notification webhooks, as a Databricks notification destination sends them.
+"""Job notifications the local workspace sends, as a Databricks notification destination does.
 
 When a job's settings list destinations under ``webhook_notifications.on_start``,
 ``on_success`` or ``on_failure`` and the workspace has a target configured, a run's start
