@@ -29,6 +29,9 @@ _EVENT_LINES = {
     "task_finished": "{mark} {run_id} [bold]{task_key}[/] {state} (attempt {attempt})",
     "run_finished": "[bold]■ run {run_id}[/] of {flow}: {state}",
     "flows_published": "[green]↻[/] bundle changed: published {flows}",
+    "schedule_fired": "[magenta]⏱[/] {run_id} started by its schedule ({skipped} slots skipped)",
+    "schedule_skipped": "[yellow]⏱[/] {run_id} skipped: {flow} is at max_concurrent_runs (no queue)",
+    "schedule_switched": "[magenta]⏱[/] schedule of {flow}: active={active}",
 }
 
 

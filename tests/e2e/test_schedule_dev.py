@@ -69,6 +69,7 @@ def test_a_ten_second_schedule_fires_once_per_slot_after_resume_and_across_a_kil
     # the slot passed on, rounded down to its minute as Databricks does for a cron schedule
     assert doc["tasks"][0]["value"]["label"] == f"periodic {run['run_id'][7:-4]}:00"
 
+    assert f"{run['run_id']} started by its schedule" in first.log.read_text()  # what the terminal shows
     first.kill()
     before = {r["run_id"] for r in runs}
     second: Dev = dev_factory(bundle=bundle, port=port)  # same state directory: the switch is kept
