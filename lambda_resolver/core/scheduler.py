@@ -80,23 +80,22 @@ class Scheduler:
         return self._switch(flow, machine.resumed)
 
     def _switch(self, flow: str, move: Move) -> ScheduleRecord:
-        latest = self.ctx.store.get_flow(flow)
-        if latest is None:
-            self.ctx.manifest(flow)  # raises UnknownFlow, naming the known flows
-            raise AssertionError("unreachable")
+        latest = self.ctx.manifest(flow)  # UnknownFlow (naming the known flows) if there is none
         now = self.ctx.now()
 
         def decide(read: ScheduleRecord | None) -> ScheduleRecord | None:
+            current = read
             if read is None or read.spec != latest.schedule:  # a publish cut short: catch up first
-                base = machine.on_publish(read, flow, latest.schedule, production=False, now=now)
-                read = base if base is not None else read
-            if read is None or read.spec is None:
+                current = machine.on_publish(read, flow, latest.schedule, production=False, now=now) or read
+            if current is None or current.spec is None:
                 raise BadRequest(
                     f"flow '{flow}' has no schedule: give its job a `schedule` (quartz_cron_expression, "
                     "timezone_id, pause_status: PAUSED) or `trigger.periodic`, and publish it"
                 )
-            moved = move(read, now)
-            return moved if moved is not None else (read if read.ver == 0 else None)
+            moved = move(current, now)
+            if moved is not None:
+                return moved
+            return current if current is not read else None  # caught up, already switched
 
         stored = self._change(flow, decide)
         assert stored is not None

@@ -10,6 +10,7 @@ unconditional write, and a put conditioned on ``ver`` cannot create a missing it
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 from lambda_resolver.core.errors import StoreConflict
@@ -46,7 +47,7 @@ def list_all(table: Table) -> list[ScheduleRecord]:
 
 def put(table: Table, record: ScheduleRecord, *, expect_ver: int, due_shards: int) -> ScheduleRecord:
     """Write ``record`` as version ``expect_ver + 1`` if the stored one is at ``expect_ver``."""
-    stored = ScheduleRecord.from_doc({**record.to_doc(), "ver": expect_ver + 1})
+    stored = dataclasses.replace(record, ver=expect_ver + 1)
     item: Item = {
         **schedule_key(record.flow),
         "doc": s(json.dumps(stored.to_doc(), separators=(",", ":"))),

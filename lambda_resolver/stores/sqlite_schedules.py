@@ -7,6 +7,7 @@ A write is one ``INSERT`` (none stored yet) or one ``UPDATE ... WHERE ver = ?``.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 from collections.abc import Iterator
@@ -43,7 +44,7 @@ class SqliteSchedules:
         return [_record(row) for row in rows]
 
     def put_schedule(self, record: ScheduleRecord, *, expect_ver: int) -> ScheduleRecord:
-        stored = ScheduleRecord.from_doc({**record.to_doc(), "ver": expect_ver + 1})
+        stored = dataclasses.replace(record, ver=expect_ver + 1)
         doc = json.dumps(stored.to_doc(), separators=(",", ":"))
         with self._tx() as con:
             if expect_ver == 0:

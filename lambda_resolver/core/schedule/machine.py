@@ -146,10 +146,9 @@ def due(current: ScheduleRecord, now: int, *, next_ran: bool = False) -> Fire | 
 def fired(current: ScheduleRecord, fire: Fire | None, now: int) -> ScheduleRecord:
     """After the slot's run was started (or skipped): the next slot after it, or after now."""
     assert current.spec is not None
-    after = now if fire is None else max(fire.slot, now)
-    last = current.last_slot if fire is None else fire.slot
+    last = current.last_slot if fire is None else fire.slot  # a fired slot is at or before now
     return dataclasses.replace(
-        current, next_at=next_fire(current.spec, current.anchor, after), last_slot=last, updated_at=now
+        current, next_at=next_fire(current.spec, current.anchor, now), last_slot=last, updated_at=now
     )
 
 
