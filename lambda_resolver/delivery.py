@@ -27,6 +27,7 @@ from urllib.parse import SplitResult, unquote, urlsplit
 
 from lambda_resolver.core.context import log
 from lambda_resolver.core.notifications import public_url
+from lambda_resolver.loopback import is_loopback_name
 from lambda_resolver.webhooks import headers, secret_bytes
 
 DEADLINE_S = 10.0
@@ -113,7 +114,7 @@ class Receivers:
         if any(seg in (".", "..") for seg in unquote(target.path).split("/")):
             return "notify_url must not contain '.' or '..' path segments"
         if self.loopback_secret is not None:
-            if _is_loopback_name(target.hostname):
+            if is_loopback_name(target.hostname):
                 return Receiver(f"{target.scheme}://{target.netloc}/", self.loopback_secret)
             return f"notify_url {public_url(url)} is not a loopback URL: {LOOPBACK_HINT}"
         for receiver in self.receivers:
@@ -287,12 +288,3 @@ def _left(deadline: float) -> float:
 
 def _port(parts: SplitResult) -> int:
     return parts.port or (443 if parts.scheme == "https" else 80)
-
-
-def _is_loopback_name(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lambda_resolver.compiler.model import (
+from lambda_resolver.compiler.bundle import (
     EXTERNAL,
     FLOW,
     LAKEHOOK_PARAMETER,

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from lambda_resolver.compiler.model import PathKey, scalar_text
+from lambda_resolver.compiler.bundle import PathKey, scalar_text
 from lambda_resolver.core.schedule import PERIODIC_UNITS, CronError, FlowSchedule, ZoneError, parse, zone
 from lambda_resolver.core.schedule.walltime import next_wall
 

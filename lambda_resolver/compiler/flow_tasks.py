@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 from typing import TYPE_CHECKING, Any
 
-from lambda_resolver.compiler.model import LAKEHOOK_PARAMETER, JobResource, PathKey, job_ref_key, scalar_text
+from lambda_resolver.compiler.bundle import LAKEHOOK_PARAMETER, JobResource, PathKey, job_ref_key, scalar_text
 from lambda_resolver.core.manifest import (
     Condition,
     ConditionOp,

@@ -11,9 +11,9 @@ import difflib
 from dataclasses import dataclass, field
 from typing import Any
 
+from lambda_resolver.compiler.bundle import Bundle, JobResource, PathKey, Problems, scalar_text
 from lambda_resolver.compiler.flow_schedule import read_schedule
 from lambda_resolver.compiler.flow_tasks import TaskReader
-from lambda_resolver.compiler.model import Bundle, JobResource, PathKey, Problems, scalar_text
 from lambda_resolver.compiler.variables import DOLLAR_REF
 from lambda_resolver.core.graph import TaskGraph
 from lambda_resolver.core.manifest import FlowManifest

@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from lambda_resolver.compiler.model import PathKey, Problems, SourceMap
+from lambda_resolver.compiler.bundle import PathKey, Problems, SourceMap
 from lambda_resolver.compiler.targets import deep_merge
 
 GLOB_CHARS = frozenset("*?[")

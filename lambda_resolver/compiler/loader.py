@@ -19,8 +19,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from lambda_resolver.compiler.includes import include_matches, merge_include
-from lambda_resolver.compiler.model import (
+from lambda_resolver.compiler.bundle import (
     FLOW,
     LAKEHOOK_TAG,
     Bundle,
@@ -30,6 +29,7 @@ from lambda_resolver.compiler.model import (
     Source,
     SourceMap,
 )
+from lambda_resolver.compiler.includes import include_matches, merge_include
 from lambda_resolver.compiler.schema import check_shapes
 from lambda_resolver.compiler.targets import apply_target, overrides_file, select_target
 from lambda_resolver.compiler.var_decls import assign_values, declared_variables

@@ -19,7 +19,7 @@ import re
 import typing
 from typing import Any
 
-from lambda_resolver.compiler.model import JobResource, PathKey, Problems
+from lambda_resolver.compiler.bundle import JobResource, PathKey, Problems
 from lambda_resolver.compiler.variables import DOLLAR_REF
 
 _OWNED_BY_COMPILER = ("run_if", "condition_task")

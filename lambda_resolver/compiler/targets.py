@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from lambda_resolver.compiler.model import PathKey, Problems, SourceMap
+from lambda_resolver.compiler.bundle import PathKey, Problems, SourceMap
 
 TARGET_KEYS = frozenset({
     "artifacts", "bundle", "cluster_id", "compute_id", "default", "git", "mode", "permissions", "presets",

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from lambda_resolver.compiler.model import PathKey, Problems
+from lambda_resolver.compiler.bundle import PathKey, Problems
 
 LOOKUP = object()  # a `lookup` variable: no value offline
 MISSING = object()  # no value at all

@@ -16,7 +16,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from lambda_resolver.compiler.model import PathKey, Problems, scalar_text
+from lambda_resolver.compiler.bundle import PathKey, Problems, scalar_text
 from lambda_resolver.compiler.var_decls import LOOKUP, MISSING, VariableDef
 
 DOLLAR_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_\-]*(?:\.[A-Za-z0-9_\-]+|\[[0-9]+\])*)\}")

@@ -37,13 +37,13 @@ from aws_lambda_powertools.event_handler.api_gateway import ApiGatewayResolver
 from lambda_resolver.http.app import handle
 from lambda_resolver.http.errors import internal
 from lambda_resolver.http.wire import dumps
+from lambda_resolver.loopback import is_loopback_host_header
 
 log = logging.getLogger("lakehook")
 
 MAX_BODY = 8 * 1024 * 1024  # above Lambda's 6 MB: the API's own limits answer first
 TEXT_TYPES = ("application/json", "text/")
 REQUEST_TIMEOUT_S = 30.0  # the longest a client may pause while sending (or idle between requests)
-LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 
 
 class LocalServer(ThreadingHTTPServer):
@@ -129,18 +129,7 @@ def is_loopback(host: str) -> bool:
 def loopback_name(host: str) -> bool:
     """Whether a ``Host`` header value (``name[:port]``, ``[v6]:port``) names this machine's
     loopback: ``localhost``, ``127.0.0.1``/``127.x.y.z`` or ``[::1]``, with any port."""
-    name = host.strip().lower()
-    if name.startswith("["):
-        name = name[1 : name.find("]")] if "]" in name else ""
-    elif name.count(":") == 1:
-        name = name.partition(":")[0]
-    name = name.rstrip(".")
-    if name in LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
+    return is_loopback_host_header(host)
 
 
 def cross_site(headers: Any, loopback_only: bool) -> str | None:

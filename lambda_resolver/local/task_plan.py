@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from lambda_resolver.local.job_references import RunContext, substitute
 
 if TYPE_CHECKING:
-    from lambda_resolver.compiler.model import Bundle, JobResource
+    from lambda_resolver.compiler.bundle import Bundle, JobResource
 
 RUNNABLE = ("notebook_task", "spark_python_task", "python_wheel_task")
 _NOT_LOCAL = {

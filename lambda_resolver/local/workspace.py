@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import hmac
-import ipaddress
 import json
 import logging
 import re
@@ -44,6 +43,7 @@ from lambda_resolver.local.job_notifications import Webhooks, WebhookTarget
 from lambda_resolver.local.jobs import ApiError, JobRegistry
 from lambda_resolver.local.jobs_api import JobsApi
 from lambda_resolver.local.runs import LocalRun
+from lambda_resolver.loopback import is_loopback_name
 
 if TYPE_CHECKING:
     from lambda_resolver.local.persist import WorkspaceState
@@ -89,7 +89,7 @@ class LocalWorkspace:
         state_path: Path | str | None = None,
         resume: bool = True,
     ) -> None:
-        if not allow_remote and not _is_loopback(host):
+        if not allow_remote and not is_loopback_name(host):
             raise ValueError(f"the local workspace binds loopback only, not {host!r} (allow_remote=True)")
         self.host, self.port, self.token, self.workspace_id = host, port, token, workspace_id
         self.resume = resume
@@ -342,12 +342,3 @@ class _Handler(BaseHTTPRequestHandler):
 def _bearer_ok(authorization: str | None, token: str) -> bool:
     scheme, _, value = (authorization or "").partition(" ")
     return scheme.lower() == "bearer" and hmac.compare_digest(value.strip().encode(), token.encode())
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False

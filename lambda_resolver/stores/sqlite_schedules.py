@@ -11,11 +11,12 @@ import dataclasses
 import json
 import sqlite3
 from collections.abc import Iterator
-from contextlib import AbstractContextManager
+from pathlib import Path
 from typing import Any
 
 from lambda_resolver.core.errors import StoreConflict
 from lambda_resolver.core.schedule.machine import ScheduleRecord
+from lambda_resolver.stores.sqlite_db import SqliteDb
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS schedules (
@@ -27,14 +28,12 @@ CREATE INDEX IF NOT EXISTS schedules_due ON schedules(due_at) WHERE due_at IS NO
 DUE_SELECT = "SELECT 'schedule', due_at, flow, NULL FROM schedules WHERE due_at <= ?"
 
 
-class SqliteSchedules:
-    """The schedule methods of :class:`~lambda_resolver.stores.sqlite.SqliteStore`."""
+class SqliteSchedules(SqliteDb):
+    """The schedule methods of :class:`~lambda_resolver.stores.sqlite.SqliteStore`, and their table."""
 
-    def _con(self) -> sqlite3.Connection:
-        raise NotImplementedError
-
-    def _tx(self) -> AbstractContextManager[sqlite3.Connection]:
-        raise NotImplementedError
+    def __init__(self, path: str | Path, *, synchronous: str = "NORMAL") -> None:
+        super().__init__(path, synchronous=synchronous)
+        self._con().executescript(SCHEMA)
 
     def get_schedule(self, flow: str) -> ScheduleRecord | None:
         return _schedule(self._con(), flow)
