@@ -208,8 +208,11 @@ class LakehookClient:
         )
 
     # -- flows --------------------------------------------------------------------------------------
-    def publish(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
-        return self._call("POST", "/v1/flows", dict(manifest))
+    def publish(self, manifest: Mapping[str, Any], *, production: bool = False) -> dict[str, Any]:
+        """Publish a compiled flow; ``production``: its target is ``mode: production``, so a first
+        schedule starts active (otherwise paused, as Databricks pauses development deployments)."""
+        query = {"production": "true"} if production else None
+        return self._call("POST", "/v1/flows", dict(manifest), query=query)
 
     def get_flow(self, name: str, version: int | None = None) -> dict[str, Any]:
         """A published flow's manifest (the latest version unless ``version``)."""
@@ -219,6 +222,24 @@ class LakehookClient:
     def list_flows(self) -> list[Any]:
         flows: list[Any] = self._call("GET", "/v1/flows").get("flows", [])
         return flows
+
+    # -- schedules ----------------------------------------------------------------------------------
+    def schedule(self, flow: str) -> dict[str, Any]:
+        """``{"flow", "schedule", "active", "next_at"}`` of a published flow."""
+        return self._call("GET", f"/v1/flows/{_seg(flow)}/schedule")
+
+    def schedules(self) -> list[dict[str, Any]]:
+        """Every flow's schedule document, by flow."""
+        found: list[dict[str, Any]] = self._call("GET", "/v1/schedules").get("schedules", [])
+        return found
+
+    def pause_schedule(self, flow: str) -> dict[str, Any]:
+        """Stop firing ``flow``'s schedule; returns its schedule document."""
+        return self._call("POST", f"/v1/flows/{_seg(flow)}/schedule/pause", {})
+
+    def resume_schedule(self, flow: str) -> dict[str, Any]:
+        """Fire ``flow``'s schedule again from its next slot; returns its schedule document."""
+        return self._call("POST", f"/v1/flows/{_seg(flow)}/schedule/resume", {})
 
     # -- plumbing -----------------------------------------------------------------------------------
     def _wait(self, read: Any, done: Any, what: str, timeout_s: float, poll_s: float) -> dict[str, Any]:

@@ -117,6 +117,7 @@ def main() -> None:
         publish_cmd,
         repair_cmd,
         run_cmds,
+        schedule_cmds,
     )
 
     sys.exit(app())

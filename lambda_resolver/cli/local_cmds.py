@@ -63,6 +63,13 @@ def _event_line(name: str, f: dict[str, Any], url_flag: str = "") -> str | None:
     if name == "flows_published":
         flows = ", ".join(f"{n} v{v}" for n, v in dict(f.get("flows") or {}).items())
         return f"[green]↻[/] bundle changed: published {escape(flows)}"
+    if name == "schedule_fired":
+        return f"[magenta]⏱[/] {run} started by its schedule ({f.get('skipped')} slots skipped)"
+    if name == "schedule_skipped":
+        flow = escape(str(f.get("flow")))
+        return f"[yellow]⏱[/] {run} skipped: {flow} is at max_concurrent_runs (no queue)"
+    if name == "schedule_switched":
+        return f"[magenta]⏱[/] schedule of {escape(str(f.get('flow')))}: active={f.get('active')}"
     return None
 
 

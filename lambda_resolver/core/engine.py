@@ -16,10 +16,11 @@ from lambda_resolver.core.context import Context, log
 from lambda_resolver.core.errors import LakehookError, NotFound
 from lambda_resolver.core.history import RunPage, page, position_of
 from lambda_resolver.core.manifest import FlowManifest
-from lambda_resolver.core.models import JSON, Promise, PromiseState, Run, RunState, Task
+from lambda_resolver.core.models import JSON, Promise, PromiseState, Run, RunState, RunTrigger, Task
 from lambda_resolver.core.reconcile import Reconciler
 from lambda_resolver.core.repair import Repairer
 from lambda_resolver.core.runs import RunLife, initial_tasks
+from lambda_resolver.core.scheduler import Scheduler
 from lambda_resolver.core.settle import Settled, Settler, check_value_size, promise_document
 from lambda_resolver.core.standalone import Standalone
 
@@ -35,11 +36,16 @@ class Engine:
         self.settler = Settler(ctx, self.advancer, self.standalone)
         self.reconciler = Reconciler(ctx, self.advancer, self.standalone)
         self.repairs = Repairer(ctx, self.advancer)
+        self.schedules = Scheduler(ctx)
 
     # -- flows ---------------------------------------------------------------------------------
-    def publish(self, manifest: FlowManifest) -> FlowManifest:
-        """Store a compiled flow as its next version. Runs already started keep theirs."""
-        return self.ctx.store.put_flow(manifest)
+    def publish(self, manifest: FlowManifest, *, production: bool = False) -> FlowManifest:
+        """Store a compiled flow as its next version (runs already started keep theirs), and
+        bring its schedule record in step: a first schedule starts active only when
+        ``production`` (the target is ``mode: production``); later publishes keep the switch."""
+        stored = self.ctx.store.put_flow(manifest)
+        self.schedules.on_publish(stored, production=production)
+        return stored
 
     def list_flows(self) -> list[FlowManifest]:
         """The latest version of every published flow."""
@@ -61,9 +67,11 @@ class Engine:
         run_id: str | None = None,
         params: Mapping[str, Any] | None = None,
         notify_url: str | None = None,
+        trigger: RunTrigger | None = None,
     ) -> tuple[Run, bool]:
-        """Start a flow run, idempotently by ``run_id`` (see :meth:`RunLife.start`)."""
-        return self.runs.start(flow, run_id=run_id, params=params, notify_url=notify_url)
+        """Start a flow run, idempotently by ``run_id`` (see :meth:`RunLife.start`); ``trigger``
+        says what started it (a schedule slot; manual when None)."""
+        return self.runs.start(flow, run_id=run_id, params=params, notify_url=notify_url, trigger=trigger)
 
     def admit(self, run: Run) -> Run | None:
         """Move a PENDING run to RUNNING once it holds a concurrency slot, and start its roots."""

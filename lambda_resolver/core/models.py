@@ -200,11 +200,11 @@ class Run:
 
 @dataclasses.dataclass(frozen=True)
 class DueItem:
-    """A record the reconciler must look at: ``kind`` is "promise", "task" or "run"."""
+    """A record the reconciler must look at: ``kind`` is "promise", "task", "run" or "schedule"."""
 
     kind: str
     due_at: int
-    id: str  # promise id, or run id
+    id: str  # promise id, run id, or flow name (a schedule)
     task_key: str | None = None
 
 

@@ -3,7 +3,8 @@
 One pass reads the due index — never the table — and, for each record found, does what was
 missed: times out promises (then cancels their Databricks runs), starts due retries, settles
 runs that ended without a callback, re-drives claims stuck in TRIGGERING with the same
-idempotency token, finishes propagation cut short by a crash, and finishes or times out runs.
+idempotency token, finishes propagation cut short by a crash, finishes or times out runs, and
+fires schedules whose next slot has come (``core/scheduler.py``).
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ class Reconciler:
                     counts[self._task(engine, item)] += 1
                 elif item.kind == "promise":
                     counts[self._promise(engine, item)] += 1
+                elif item.kind == "schedule":
+                    counts["schedule_" + engine.schedules.fire(engine, item.id)] += 1
                 else:
                     counts[self._run(engine, item)] += 1
             except LakehookError as exc:

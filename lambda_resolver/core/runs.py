@@ -16,7 +16,7 @@ from lambda_resolver.core.context import Context
 from lambda_resolver.core.errors import BadRequest, ConcurrencyLimit, NotFound, RunConflict, StoreConflict
 from lambda_resolver.core.ids import MAX_RUN_ID, check_id, new_nonce, new_run_id
 from lambda_resolver.core.manifest import FlowManifest
-from lambda_resolver.core.models import Promise, PromiseState, Run, RunState, Task, TaskState
+from lambda_resolver.core.models import Promise, PromiseState, Run, RunState, RunTrigger, Task, TaskState
 
 
 class RunLife:
@@ -33,6 +33,7 @@ class RunLife:
         run_id: str | None = None,
         params: Mapping[str, Any] | None = None,
         notify_url: str | None = None,
+        trigger: RunTrigger | None = None,
     ) -> tuple[Run, bool]:
         """Start a flow run. Idempotent by ``run_id``: the same start again returns the stored
         run (created False); a different flow or parameters under that id is a RunConflict."""
@@ -60,6 +61,7 @@ class RunLife:
             open_leaves=len(manifest.leaves),
             deadline_at=deadline,
             due_at=now + ctx.settings.queue_poll_ms,
+            trigger=trigger or RunTrigger(),
         )
         stored, created = ctx.writes.create_run(run, initial_tasks(manifest, run_id))
         if not created:

@@ -24,6 +24,7 @@ from lambda_resolver.core.models import (
     Task,
     TaskState,
 )
+from lambda_resolver.core.schedule.machine import ScheduleRecord
 
 
 class Store(Protocol):
@@ -165,6 +166,21 @@ class Store(Protocol):
 
     def slot_holders(self, flow: str) -> list[str]:
         """The runs holding slots of ``flow`` (to free slots of runs that ended in a crash)."""
+        ...
+
+    # -- schedules ------------------------------------------------------------------------------
+    def get_schedule(self, flow: str) -> ScheduleRecord | None:
+        """A flow's schedule record, or None if it never had a schedule."""
+        ...
+
+    def list_schedules(self) -> list[ScheduleRecord]:
+        """Every schedule record, by flow (one partition: as many items as flows with a schedule)."""
+        ...
+
+    def put_schedule(self, record: ScheduleRecord, *, expect_ver: int) -> ScheduleRecord:
+        """Write ``record`` as version ``expect_ver + 1`` if the stored one is still at ``expect_ver``
+        (0: none is stored). Its ``due_at`` goes into the due index (kind "schedule"). Returns the
+        stored record; StoreConflict(current record, or None) if the condition fails."""
         ...
 
     # -- the reconciler's index ---------------------------------------------------------------

@@ -19,6 +19,7 @@ from typing import Any
 from lambda_resolver.core import promise_machine as pm
 from lambda_resolver.core import task_machine as tm
 from lambda_resolver.core.models import Promise, PromiseState, Run, RunState, Task, TaskState
+from lambda_resolver.core.schedule.machine import ScheduleRecord
 from lambda_resolver.core.store import Store
 
 
@@ -170,3 +171,9 @@ class Transitions:
     def set_run_fields(self, run_id: str, fields: Mapping[str, Any], *, while_in: RunState) -> Run:
         """Change fields of a run (never its state) while it is in ``while_in``."""
         return self.store.update_run(run_id, _fields_only(fields), expect_states=tm.unchanged(while_in))
+
+    # -- schedules ------------------------------------------------------------------------------
+    def write_schedule(self, new: ScheduleRecord, read: ScheduleRecord | None) -> ScheduleRecord:
+        """Write a schedule record the schedule machine decided from ``read`` (None: there was
+        none), on condition that the stored record is still the one read (its ``ver``)."""
+        return self.store.put_schedule(new, expect_ver=0 if read is None else read.ver)

@@ -16,6 +16,7 @@ from lambda_resolver.core.errors import NotFound
 from lambda_resolver.core.manifest import FlowManifest
 from lambda_resolver.core.models import Run, Task
 from lambda_resolver.core.notifications import public_url
+from lambda_resolver.core.schedule.machine import ScheduleRecord
 
 MAX_ANSWER_BYTES = 5_000_000
 """The largest answer body, as Lambda carries it (escaped): below its 6 MB with room for the rest."""
@@ -33,6 +34,7 @@ def run_summary(run: Run) -> dict[str, Any]:
         "ended_at": iso(run.ended_at),
         "repair_count": run.repair_count,
         "latest_repair_id": run.latest_repair_id,
+        "trigger": run.trigger.to_document(),
     }
     if run.notify_url:
         doc["notify_url"] = public_url(run.notify_url)  # never a stored user:password@
@@ -149,6 +151,17 @@ def flow_summary(manifest: FlowManifest) -> dict[str, Any]:
     }
 
 
+def schedule_document(flow: str, record: ScheduleRecord | None) -> dict[str, Any]:
+    """``GET /v1/flows/{flow}/schedule``: the schedule, lakehook's switch, the next fire time."""
+    spec = None if record is None else record.spec
+    return {
+        "flow": flow,
+        "schedule": None if spec is None else spec.to_dict(),
+        "active": bool(record is not None and spec is not None and record.active),
+        "next_at": None if record is None else iso(record.due_at),
+    }
+
+
 __all__ = [
     "documents_of",
     "fit",
@@ -156,6 +169,7 @@ __all__ = [
     "promise_document",
     "run_document",
     "run_summary",
+    "schedule_document",
     "task_document",
     "task_of_run",
 ]

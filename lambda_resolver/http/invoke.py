@@ -11,7 +11,8 @@ Actions and their fields (validated like the HTTP bodies; unknown fields are a 4
 - ``create_promise``: ``id``, ``timeout_s``?, ``job``?, ``notify_url``?; ``get_promise``: ``id``
 - ``resolve``: ``id``, ``value``, ``idempotency_key``?; ``reject``: ``id``, ``error``,
   ``idempotency_key``?; ``heartbeat``: ``id``, ``extend_s``?
-- ``publish``: ``manifest``; ``list_flows``; ``get_flow``: ``name``, ``version``?
+- ``publish``: ``manifest``, ``production``?; ``list_flows``; ``get_flow``: ``name``, ``version``?
+- ``list_schedules``; ``get_schedule`` / ``pause_schedule`` / ``resume_schedule``: ``flow``
 - ``reconcile``: ``limit``?
 """
 
@@ -96,6 +97,11 @@ class _Heartbeat(Strict):
 
 class _Publish(Strict):
     manifest: dict[str, Any]
+    production: bool = False
+
+
+class _ScheduleRef(Strict):
+    flow: IdStr
 
 
 class _FlowRef(Strict):
@@ -143,7 +149,11 @@ ACTIONS: dict[str, tuple[type[BaseModel], Action]] = {
         ),
     ),
     "heartbeat": (_Heartbeat, lambda s, b: ops.heartbeat(s.get_engine(), b.id, b.extend_s)),
-    "publish": (_Publish, lambda s, b: ops.publish(s.get_engine(), b.manifest)),
+    "publish": (_Publish, lambda s, b: ops.publish(s.get_engine(), b.manifest, production=b.production)),
+    "list_schedules": (_Nothing, lambda s, b: ops.list_schedules(s.get_engine())),
+    "get_schedule": (_ScheduleRef, lambda s, b: ops.get_schedule(s.get_engine(), b.flow)),
+    "pause_schedule": (_ScheduleRef, lambda s, b: ops.pause_schedule(s.get_engine(), b.flow)),
+    "resume_schedule": (_ScheduleRef, lambda s, b: ops.resume_schedule(s.get_engine(), b.flow)),
     "list_flows": (_Nothing, lambda s, b: ops.list_flows(s.get_engine())),
     "get_flow": (_FlowRef, lambda s, b: ops.get_flow(s.get_engine(), b.name, b.version)),
     "reconcile": (_Reconcile, lambda s, b: ops.reconcile(s.get_engine(), b.limit)),

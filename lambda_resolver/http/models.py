@@ -226,6 +226,14 @@ class TaskDocument(BaseModel):
     )
 
 
+class RunTriggerDocument(BaseModel):
+    """What started a run: ``manual``, or a schedule's slot and the slots skipped before it."""
+
+    type: str = Field(description="manual | schedule | periodic")
+    slot: str | None = Field(description="The slot (ISO 8601 UTC) a scheduled run is for; null if manual.")
+    skipped: int = Field(description="Slots missed before this one that did not run (no backfill).")
+
+
 class RunSummary(BaseModel):
     """A flow run without its tasks."""
 
@@ -240,6 +248,7 @@ class RunSummary(BaseModel):
     latest_repair_id: int | None = Field(
         default=None, description="The latest repair; a further repair must name it (null: none yet)."
     )
+    trigger: RunTriggerDocument
     notify_url: str | None = None
 
 
@@ -281,6 +290,24 @@ class Published(BaseModel):
 
     flow: str
     version: int
+
+
+class ScheduleDocument(BaseModel):
+    """A flow's schedule and lakehook's switch for it; ``next_at`` is null while paused."""
+
+    flow: str
+    schedule: dict[str, Any] | None = Field(
+        description="The flow job's schedule: {kind: schedule, quartz_cron_expression, timezone_id} "
+        "or {kind: periodic, interval, unit}; null if the flow has none."
+    )
+    active: bool
+    next_at: str | None
+
+
+class ScheduleList(BaseModel):
+    """Every flow that has (or had) a schedule, by flow."""
+
+    schedules: list[ScheduleDocument]
 
 
 class WebhookAnswer(BaseModel):

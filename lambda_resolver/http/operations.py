@@ -25,6 +25,7 @@ from lambda_resolver.http.documents import (
     flow_summary,
     run_document,
     run_summary,
+    schedule_document,
     task_of_run,
 )
 from lambda_resolver.http.errors import ParamsTooLarge
@@ -182,10 +183,11 @@ def heartbeat(
 
 
 # -- flows ---------------------------------------------------------------------------------------
-def publish(engine: Engine, manifest: Mapping[str, Any]) -> Answer:
-    """Store a compiled flow (``FlowManifest.to_dict`` shape) as its next version."""
+def publish(engine: Engine, manifest: Mapping[str, Any], *, production: bool = False) -> Answer:
+    """Store a compiled flow (``FlowManifest.to_dict`` shape) as its next version; ``production``:
+    the bundle target is ``mode: production`` (a first schedule then starts active)."""
     parsed = parse_manifest(manifest)
-    stored = engine.publish(parsed)
+    stored = engine.publish(parsed, production=production)
     return 201, {"flow": stored.name, "version": stored.version}
 
 
@@ -202,6 +204,27 @@ def get_flow(engine: Engine, name: str, version: int | None = None) -> Answer:
         what = f"flow '{name}'" + (f" version {version}" if version is not None else "")
         raise UnknownFlow(f"{what} does not exist; publish it first (`lakehook publish`)")
     return 200, manifest.to_dict()
+
+
+# -- schedules -----------------------------------------------------------------------------------
+def get_schedule(engine: Engine, flow: str) -> Answer:
+    """A flow's schedule and switch (404 for an unknown flow; ``schedule`` null if it has none)."""
+    return 200, schedule_document(flow, engine.schedules.get(check_id(flow, "flow name")))
+
+
+def list_schedules(engine: Engine) -> Answer:
+    """Every flow's schedule record, by flow."""
+    return 200, {"schedules": [schedule_document(r.flow, r) for r in engine.schedules.list()]}
+
+
+def pause_schedule(engine: Engine, flow: str) -> Answer:
+    """Stop firing a flow's schedule (400 if it has none, naming what to add)."""
+    return 200, schedule_document(flow, engine.schedules.pause(check_id(flow, "flow name")))
+
+
+def resume_schedule(engine: Engine, flow: str) -> Answer:
+    """Fire a flow's schedule from its next slot after now (400 if it has none)."""
+    return 200, schedule_document(flow, engine.schedules.resume(check_id(flow, "flow name")))
 
 
 # -- signals -------------------------------------------------------------------------------------

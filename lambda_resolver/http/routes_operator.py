@@ -1,4 +1,4 @@
-"""The operator door over HTTP: runs, standalone promises, flows.
+"""The operator door over HTTP: runs, standalone promises, flows, schedules.
 
 Operator credentials only (a callback token never opens these). On AWS the same operations
 are reachable by direct invocation (IAM), see :mod:`lambda_resolver.http.invoke`.
@@ -29,6 +29,8 @@ from lambda_resolver.http.models import (
     RepairRunBody,
     RunDocument,
     RunList,
+    ScheduleDocument,
+    ScheduleList,
     StartRunBody,
     TaskDocument,
 )
@@ -184,8 +186,13 @@ def register(api: Api, services: Services) -> None:
         responses=responses({201: Published}, 400, 401, 403, 413, 415),
         **common,
     )
-    def publish_flow(body: Manifest) -> Response[str]:
-        return json_response(*ops.publish(engine(), body))
+    def publish_flow(
+        body: Manifest,
+        production: Annotated[
+            bool, Query(description="The target is `mode: production`: a first schedule starts active.")
+        ] = False,
+    ) -> Response[str]:
+        return json_response(*ops.publish(engine(), body, production=production))
 
     @api.get(
         "/v1/flows",
@@ -207,6 +214,50 @@ def register(api: Api, services: Services) -> None:
     def get_flow(name: str, version: Annotated[int | None, Query(ge=1)] = None) -> Response[str]:
         eng = engine()
         return json_response(*ops.get_flow(eng, path_id(name, "flow name"), version))
+
+    # -- schedules -------------------------------------------------------------------------------
+    @api.get(
+        "/v1/schedules",
+        summary="Every flow's schedule, switch and next fire time",
+        tags=["schedules"],
+        responses=responses({200: ScheduleList}, 401, 403),
+        **common,
+    )
+    def list_schedules() -> Response[str]:
+        return json_response(*ops.list_schedules(engine()))
+
+    @api.get(
+        "/v1/flows/<name>/schedule",
+        summary="A flow's schedule, whether lakehook fires it, and its next fire time",
+        tags=["schedules"],
+        responses=responses({200: ScheduleDocument}, 400, 401, 403, 404),
+        **common,
+    )
+    def get_schedule(name: str) -> Response[str]:
+        eng = engine()
+        return json_response(*ops.get_schedule(eng, path_id(name, "flow name")))
+
+    @api.post(
+        "/v1/flows/<name>/schedule/pause",
+        summary="Stop firing a flow's schedule (lakehook's switch; the YAML stays PAUSED)",
+        tags=["schedules"],
+        responses=responses({200: ScheduleDocument}, 400, 401, 403, 404),
+        **common,
+    )
+    def pause_schedule(name: str) -> Response[str]:
+        eng = engine()
+        return json_response(*ops.pause_schedule(eng, path_id(name, "flow name")))
+
+    @api.post(
+        "/v1/flows/<name>/schedule/resume",
+        summary="Fire a flow's schedule again, from its next slot after now",
+        tags=["schedules"],
+        responses=responses({200: ScheduleDocument}, 400, 401, 403, 404),
+        **common,
+    )
+    def resume_schedule(name: str) -> Response[str]:
+        eng = engine()
+        return json_response(*ops.resume_schedule(eng, path_id(name, "flow name")))
 
 
 def _repair_responses() -> dict[int, Any]:

@@ -48,7 +48,8 @@ def describe_changes(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> l
     """What differs between two manifests (``FlowManifest.to_dict`` shapes), for people:
     job ids first, then tasks, parameters and settings."""
     if old is None:
-        return [f"{len(new.get('tasks', ()))} tasks, {len(new.get('jobs', ()))} jobs"]
+        first = [f"{len(new.get('tasks', ()))} tasks, {len(new.get('jobs', ()))} jobs"]
+        return first + ([f"schedule: {schedule_text(new['schedule'])}"] if new.get("schedule") else [])
     out: list[str] = []
     old_jobs = {j["key"]: j for j in old.get("jobs", ())}
     new_jobs = {j["key"]: j for j in new.get("jobs", ())}
@@ -80,6 +81,8 @@ def describe_changes(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> l
     params_delta = _delta(old_params, new_params, changed=changed_params)
     if params_delta:
         out.append("parameters: " + params_delta)
+    if old.get("schedule") != new.get("schedule"):
+        out.append(f"schedule: {schedule_text(old.get('schedule'))} → {schedule_text(new.get('schedule'))}")
     out.extend(
         f"{name}: {_show(old.get(name))} → {_show(new.get(name))}"
         for name in ("max_concurrent_runs", "queue", "timeout_seconds", "display_name", "source")
@@ -88,6 +91,16 @@ def describe_changes(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> l
     if not out and comparable(old) != comparable(new):
         out.append("manifest changed")
     return out
+
+
+def schedule_text(schedule: Mapping[str, Any] | None) -> str:
+    """A schedule (``FlowSchedule.to_dict``) for people: ``cron "0 0 2 * * ?" Europe/Berlin``,
+    ``every 4 HOURS``, or ``none``."""
+    if not schedule:
+        return "none"
+    if schedule.get("kind") == "periodic":
+        return f"every {schedule.get('interval')} {schedule.get('unit')}"
+    return f'cron "{schedule.get("quartz_cron_expression")}" {schedule.get("timezone_id") or "UTC"}'
 
 
 def _delta(old: Mapping[str, Any], new: Mapping[str, Any], *, changed: Sequence[str]) -> str:

@@ -30,8 +30,9 @@ class Resolver(Protocol):
         """The latest manifest of ``name`` (``FlowManifest.to_dict`` shape, with ``version``)."""
         ...
 
-    def publish(self, manifest: Mapping[str, Any]) -> int:
-        """Store ``manifest`` as the flow's next version; returns that version."""
+    def publish(self, manifest: Mapping[str, Any], *, production: bool = False) -> int:
+        """Store ``manifest`` as the flow's next version; returns that version. ``production``:
+        the target is ``mode: production`` (a flow's first schedule then starts active)."""
         ...
 
 
@@ -57,8 +58,8 @@ class HttpResolver:
         doc: dict[str, Any] = self._do(lambda: self.client.get_flow(name))
         return doc
 
-    def publish(self, manifest: Mapping[str, Any]) -> int:
-        answer = self._do(lambda: self.client.publish(manifest))
+    def publish(self, manifest: Mapping[str, Any], *, production: bool = False) -> int:
+        answer = self._do(lambda: self.client.publish(manifest, production=production))
         return int(answer["version"])
 
     def _do(self, call: Callable[[], Any]) -> Any:
@@ -153,6 +154,6 @@ class LambdaResolver:
         body = self.invoke("get_flow", name=name)
         return dict(body) if isinstance(body, Mapping) else {}
 
-    def publish(self, manifest: Mapping[str, Any]) -> int:
-        body = self.invoke("publish", manifest=dict(manifest))
+    def publish(self, manifest: Mapping[str, Any], *, production: bool = False) -> int:
+        body = self.invoke("publish", manifest=dict(manifest), production=production)
         return int(body["version"])

@@ -122,5 +122,5 @@ def publish_bundle(
     if not dry_run:
         for change in changes:
             if change.status != UNCHANGED:
-                change.version = resolver.publish(change.manifest.to_dict())
+                change.version = resolver.publish(change.manifest.to_dict(), production=bundle.production)
     return report

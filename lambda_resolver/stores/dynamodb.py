@@ -31,7 +31,9 @@ from lambda_resolver.core.models import (
     from_doc,
     to_doc,
 )
+from lambda_resolver.core.schedule.machine import ScheduleRecord
 from lambda_resolver.stores import dynamodb_flows as flows
+from lambda_resolver.stores import dynamodb_schedules as schedules
 from lambda_resolver.stores import dynamodb_slots as slots
 from lambda_resolver.stores.dynamodb_codec import (
     Writes,
@@ -359,6 +361,16 @@ class DynamoStore(RunTasks):
             label=f"task '{key}' of run '{run_id}'",
         )
 
+    # -- schedules -------------------------------------------------------------------------------
+    def get_schedule(self, flow: str) -> ScheduleRecord | None:
+        return schedules.get(self._table, flow)
+
+    def list_schedules(self) -> list[ScheduleRecord]:
+        return schedules.list_all(self._table)
+
+    def put_schedule(self, record: ScheduleRecord, *, expect_ver: int) -> ScheduleRecord:
+        return schedules.put(self._table, record, expect_ver=expect_ver, due_shards=self.due_shards)
+
     # -- slots and the due index -----------------------------------------------------------------
     def acquire_slot(self, flow: str, run_id: str, limit: int) -> bool:
         return slots.acquire(self._table, flow, run_id, limit)
@@ -396,6 +408,8 @@ def _due_item(hit: Item) -> DueItem:
     pk, sk, due_at = hit[PK]["S"], hit[SK]["S"], num(hit, DUE_AT) or 0
     if pk.startswith("P#"):
         return DueItem("promise", due_at, pk[2:])
+    if pk == schedules.SCHEDULES_PK:
+        return DueItem("schedule", due_at, sk)
     if sk.startswith("T#"):
         return DueItem("task", due_at, pk[2:], sk[2:])
     return DueItem("run", due_at, pk[2:])

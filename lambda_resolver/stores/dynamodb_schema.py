@@ -11,13 +11,15 @@ Items::
     F#<flow>           V#<version>#C<4 digits>  further chunks of a large manifest
     FLOWS              <flow>                   the flow index: ``latest`` version, slot ``holders``
     RUNFLOWS           <flow>                   a flow that has runs (history merges their pages)
+    SCHEDULES          <flow>                   a flow's schedule: spec, switch, anchor, next fire time
     R#<run id>         R                        a flow run
     R#<run id>         T#<task key>             a task of that run (one Query lists a run's tasks)
 
 Indexes (all sparse: an item is indexed only while it carries the index's keys):
 
 - ``due``  (``due_pk`` S, ``due_at`` N), keys only: every record the reconciler must look at by a
-  time — promises, tasks and runs with a ``due_at``. Removing ``due_at`` takes it out.
+  time — promises, tasks and runs with a ``due_at``, and active schedules (``due_at``: the next
+  slot). Removing ``due_at`` takes it out.
 - ``dbx``  (``dbx_run_id`` N), keys only: Databricks run id -> promise (webhooks).
 - ``runs`` (``runs_pk`` S = ``F#<flow>``, ``created_sk`` S = ``<created ms, 15 digits>#<run id>``),
   keys plus ``flow``/``state``: each flow's runs newest first, one partition per flow (a page of
@@ -28,7 +30,7 @@ task reaches a terminal state, or a run reaches a final state, and removed if a 
 leaves that state. Each task carries its own TTL rather than following its run's: stamping every
 task when the run ends would cost a write per task (or a scan). So a run active for longer than
 ``ttl_days`` after some of its tasks finished may lose those tasks' items — keep ``ttl_days``
-above the longest run. Flow versions and the flow index never expire.
+above the longest run. Flow versions, the flow index and schedules never expire.
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 Each record is a JSON document plus the columns its conditions and indexes need. A change
 runs in one ``BEGIN IMMEDIATE`` transaction whose ``UPDATE ... WHERE`` carries the condition
 (the ``from`` state, the attempt), so a stale decision loses instead of overwriting. The file and
-its connections are in :mod:`.sqlite_db`; runs and tasks in :mod:`.sqlite_runs`.
+its connections are in :mod:`.sqlite_db`; runs and tasks in :mod:`.sqlite_runs`; schedules in
+:mod:`.sqlite_schedules`.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from lambda_resolver.core.models import (
 )
 from lambda_resolver.stores.sqlite_db import SCHEMA, _dumps, _plain
 from lambda_resolver.stores.sqlite_repair import SqliteRepairs
+from lambda_resolver.stores.sqlite_schedules import DUE_SELECT, SqliteSchedules
 
 if TYPE_CHECKING:
     from lambda_resolver.wiring import StoreUrl
@@ -32,7 +34,7 @@ if TYPE_CHECKING:
 __all__ = ["SCHEMA", "SqliteStore", "from_url"]
 
 
-class SqliteStore(SqliteRepairs):
+class SqliteStore(SqliteRepairs, SqliteSchedules):
     """A :class:`~lambda_resolver.core.store.Store` in one SQLite file (see :class:`SqliteDb`)."""
 
     def __repr__(self) -> str:
@@ -162,8 +164,9 @@ class SqliteStore(SqliteRepairs):
                 " SELECT 'promise' AS kind, due_at, id, NULL AS task_key FROM promises WHERE due_at <= ?"
                 " UNION ALL SELECT 'task', due_at, run_id, key FROM tasks WHERE due_at <= ?"
                 " UNION ALL SELECT 'run', due_at, run_id, NULL FROM runs WHERE due_at <= ?"
+                f" UNION ALL {DUE_SELECT}"
                 ") ORDER BY due_at LIMIT ?",
-                (now, now, now, limit),
+                (now, now, now, now, limit),
             )
             .fetchall()
         )

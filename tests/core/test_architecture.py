@@ -29,6 +29,7 @@ STORE_WRITES = {
     "complete_propagation",
     "begin_repair",
     "reset_task",
+    "put_schedule",
 }
 CONDITIONS = {"expect_state", "expect_states"}
 STATE_TYPES = {"TaskState", "PromiseState", "RunState", "T", "R"}

@@ -50,6 +50,8 @@ STORE_WRITES = frozenset(
         "reset_task",
     }
 )
+#: A schedule's writes: crash points of a firing (tests/core/test_schedules.py), not of a run's life.
+SCHEDULE_WRITES = frozenset({"put_schedule"})
 
 DYNAMODB_WRITES = frozenset(
     {"put_item", "update_item", "delete_item", "transact_write_items", "batch_write_item"}
@@ -120,6 +122,8 @@ def _describe(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
         return f"begin_repair({args[0]})"
     if name == "reset_task":
         return f"reset_task({args[1]})"
+    if name == "put_schedule":
+        return f"put_schedule({args[0].flow})"
     return f"{name}({', '.join(str(a) for a in args)})"
 
 
@@ -135,7 +139,7 @@ class CrashingStore:
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self.inner, name)
-        if name not in STORE_WRITES:
+        if name not in STORE_WRITES and name not in SCHEDULE_WRITES:
             return attr
 
         def write(*args: Any, **kwargs: Any) -> Any:
