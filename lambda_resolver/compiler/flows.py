@@ -221,6 +221,10 @@ def _int_setting(ctx: FlowContext, name: str, default: int, *, minimum: int) -> 
 
 
 def _queue_enabled(queue: object) -> bool:
+    """A flow job's ``queue.enabled``; a job that says nothing queues, as bundles deploy it (the
+    Databricks CLI's DefaultQueueing mutator enables queueing for jobs without ``queue``)."""
+    if queue is None:
+        return True
     if isinstance(queue, dict):
         enabled = queue.get("enabled")
         return enabled is True or (isinstance(enabled, str) and enabled.lower() == "true")

@@ -93,7 +93,9 @@ def test_a_flow_without_settings_gets_the_databricks_defaults(make_bundle) -> No
     )
     m = compile_bundle(root, environ={})["flow"]
 
-    assert (m.max_concurrent_runs, m.queue, m.timeout_seconds, m.parameters) == (1, False, 0, ())
+    # queue: as bundles deploy a job that says nothing (databricks/cli's DefaultQueueing mutator,
+    # bundle/config/mutator/resourcemutator/default_queueing.go), queueing is on
+    assert (m.max_concurrent_runs, m.queue, m.timeout_seconds, m.parameters) == (1, True, 0, ())
     assert m.display_name == "flow"  # no name: the job key
 
 

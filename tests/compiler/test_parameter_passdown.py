@@ -57,3 +57,18 @@ def test_a_parameter_the_child_declares_is_passed_down_and_the_task_overrides_it
 def test_databricks_other_spellings_of_a_job_parameter_reference_parse_alike() -> None:
     spellings = ["{{job.parameters.input}}", "{{ job.parameters.[input] }}", "{{ job.parameters.`input` }}"]
     assert {(parse_reference(s).kind, parse_reference(s).name) for s in spellings} == {("job_param", "input")}
+
+
+def test_a_flow_job_without_queue_queues_and_queue_enabled_false_does_not(tmp_path: Path) -> None:
+    """Mirrors databricks/cli bundle/config/mutator/resourcemutator/default_queueing.go: a job
+    without ``queue`` is deployed with queueing enabled; an explicit setting is kept."""
+    (tmp_path / "databricks.yml").write_text(BUNDLE)
+    assert compile_bundle(tmp_path, environ={})["orchestration"].queue is True
+    (tmp_path / "databricks.yml").write_text(
+        BUNDLE.replace(
+            "      tags: {lakehook: flow}\n",
+            "      tags: {lakehook: flow}\n      queue: {enabled: false}\n",
+            1,
+        )
+    )
+    assert compile_bundle(tmp_path, environ={})["orchestration"].queue is False
