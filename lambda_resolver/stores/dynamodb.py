@@ -54,21 +54,17 @@ from lambda_resolver.stores.dynamodb_codec import (
     task_key,
     task_writes,
 )
+from lambda_resolver.stores.dynamodb_history import RunHistory
 from lambda_resolver.stores.dynamodb_schema import (
-    CREATED_SK,
     DBX_INDEX,
     DBX_RUN_ID,
     DUE_AT,
     DUE_INDEX,
     DUE_PK,
     PK,
-    RUNS_INDEX,
-    RUNS_PK,
     SK,
     TTL_ATTR,
     create_table,
-    created_sk,
-    runs_pk,
     table_definition,
 )
 from lambda_resolver.stores.dynamodb_table import ConditionFailed, Expr, Item, Key, Table
@@ -82,7 +78,7 @@ R = TypeVar("R", Promise, Task, Run)
 _REWRITE_TRIES = 10
 
 
-class DynamoStore(RunTasks):
+class DynamoStore(RunHistory, RunTasks):
     """A :class:`~lambda_resolver.core.store.Store` in one DynamoDB table.
 
     ``client`` is a low-level boto3 or botocore ``dynamodb`` client (built lazily when omitted);
@@ -231,54 +227,6 @@ class DynamoStore(RunTasks):
         return flows.list_flows(self._table)
 
     # -- runs ------------------------------------------------------------------------------------
-    def list_runs(
-        self,
-        *,
-        flow: str | None = None,
-        state: RunState | None = None,
-        limit: int = 100,
-        before: tuple[int, str] | None = None,
-    ) -> list[Run]:
-        """Newest first, from the ``runs`` index (one partition per flow; every flow's newest
-        ``limit`` merged when no flow is given); the records are then read consistently and
-        re-checked against the filter (the index is eventually consistent)."""
-        if limit <= 0:
-            return []
-        names = [flow] if flow is not None else self.run_flows()
-        found: list[tuple[str, Key]] = []
-        for name in names:
-            found += self._run_keys(name, state, limit, before)
-        found.sort(key=lambda hit: hit[0], reverse=True)
-        keys = [key for _, key in found[:limit]]
-        by_pk = {it[PK]["S"]: run_from_item(it) for it in self._table.batch_get(keys)}
-        runs = [by_pk[k[PK]["S"]] for k in keys if k[PK]["S"] in by_pk]
-        return [r for r in runs if state is None or r.state is state]
-
-    def _run_keys(
-        self, flow: str, state: RunState | None, limit: int, before: tuple[int, str] | None
-    ) -> list[tuple[str, Key]]:
-        """Up to ``limit`` of one flow's runs from the index: (sort key, table key), newest first."""
-        e = Expr()
-        cond = f"{e.n(RUNS_PK)} = {e.v(s(runs_pk(flow)))}"
-        if before is not None:
-            cond += f" AND {e.n(CREATED_SK)} < {e.v(s(created_sk(*before)))}"
-        kwargs: dict[str, Any] = {}
-        if state is not None:
-            kwargs["FilterExpression"] = f"{e.n('state')} = {e.v(s(state.value))}"
-        out: list[tuple[str, Key]] = []
-        for hit in self._table.query(
-            IndexName=RUNS_INDEX,
-            KeyConditionExpression=cond,
-            ScanIndexForward=False,
-            Limit=limit,
-            **kwargs,
-            **e.kwargs(),
-        ):
-            out.append((hit[CREATED_SK]["S"], {PK: hit[PK], SK: hit[SK]}))
-            if len(out) >= limit:
-                break
-        return out
-
     def update_run(
         self, run_id: str, changes: Mapping[str, Any], *, expect_states: Collection[RunState]
     ) -> Run:
