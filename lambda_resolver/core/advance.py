@@ -9,6 +9,8 @@ operations — and never scans the run.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,8 +62,10 @@ class Advancer:
         delivering its edges again changes nothing."""
         manifest = self.ctx.manifest(run.flow, run.flow_version)
         known: dict[str, Promise | None] = {promise.id: promise} if promise is not None else {}
+        self._loop(run, manifest, [key], known)
+
+    def _loop(self, run: Run, manifest: FlowManifest, work: Next, known: dict[str, Promise | None]) -> None:
         finished: list[Task] = []
-        work: Next = [key]
         while work:
             item = work.pop()
             if isinstance(item, Moved):
@@ -76,6 +80,17 @@ class Advancer:
             work.extend(self.step(run, manifest, task, known, finished))
         for t in finished:
             self._complete(run, manifest, t)
+
+    def _side_by_side(self, work: Callable[[Any], None], items: Sequence[Any]) -> None:
+        """Run ``work`` for each item side by side (at most ``fanout_workers`` at a time): the
+        children one settle reaches are each their own delivery, claim, promise and run-now, so a
+        wide fan-out waits for its slowest child, not for all of them in turn. An error in one
+        does not stop the others; the first is raised once all are done."""
+        workers = min(self.ctx.settings.fanout_workers, len(items))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lakehook-fanout") as pool:
+            futures = [pool.submit(work, item) for item in items]
+        for future in futures:
+            future.result()
 
     def step(
         self,
@@ -268,19 +283,32 @@ class Advancer:
     # -- finished → dependents ---------------------------------------------------------------------
     def _propagate(self, run: Run, manifest: FlowManifest, t: Task) -> Next:
         """Deliver this task's outcome to each dependent — O(out-degree) — and claim (or skip)
-        those it made ready; :meth:`_complete` then counts it off."""
+        those it made ready; :meth:`_complete` then counts it off. With several dependents, each
+        one's delivery, claim and start go side by side (:meth:`_side_by_side`)."""
+        children = manifest.children(t.key)
+        if len(children) > 1 and self.ctx.settings.fanout_workers > 1:
+            self._side_by_side(
+                lambda child: self._loop(run, manifest, self._deliver(run, manifest, t, child), {}),
+                children,
+            )
+            return []
         ready: Next = []
-        for child in manifest.children(t.key):
-            spec = manifest.task(child)
-            dep = next(d for d in spec.depends_on if d.task_key == t.key)
-            outcome = tm.edge_outcome(t, dep)
-            c, _ = self.ctx.writes.deliver_edge(run.run_id, child, t.key, outcome.value)
-            if c.state is T.WAITING and c.waiting <= 0:
-                # Claim (or skip) before this task counts as propagated, so a crash here leaves
-                # the work findable: either this task is still due, or the child is claimed.
-                # The claim is conditional: of all parents finishing at once, exactly one wins.
-                ready.extend(self._evaluate(run, spec, c))
+        for child in children:
+            ready.extend(self._deliver(run, manifest, t, child))
         return ready
+
+    def _deliver(self, run: Run, manifest: FlowManifest, t: Task, child: str) -> Next:
+        """Deliver ``t``'s outcome to ``child``; claim (or skip) it if that was its last one."""
+        spec = manifest.task(child)
+        dep = next(d for d in spec.depends_on if d.task_key == t.key)
+        outcome = tm.edge_outcome(t, dep)
+        c, _ = self.ctx.writes.deliver_edge(run.run_id, child, t.key, outcome.value)
+        if c.state is T.WAITING and c.waiting <= 0:
+            # Claim (or skip) before this task counts as propagated, so a crash here leaves
+            # the work findable: either this task is still due, or the child is claimed.
+            # The claim is conditional: of all parents finishing at once, exactly one wins.
+            return self._evaluate(run, spec, c)
+        return []
 
     def _complete(self, run: Run, manifest: FlowManifest, t: Task) -> None:
         """Mark a finished task's propagation done, exactly once; a leaf counts off its run, and

@@ -36,6 +36,9 @@ class Settings:
     notify_max_attempts: int = 12  # completion notifications: attempts before giving up
     notify_backoff_ms: int = 30_000  # first retry delay; doubles, capped at an hour
     max_value_bytes: int = MAX_VALUE_BYTES
+    # children one settle reaches are delivered, claimed and started side by side, this many at
+    # a time (1: one after another); DynamoDB requests wait on the network, not on each other
+    fanout_workers: int = 16
 
 
 Event = Callable[[str, dict[str, Any]], None]

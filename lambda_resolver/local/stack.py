@@ -34,6 +34,9 @@ LOCAL_SETTINGS: dict[str, int] = {
     "success_grace_ms": 1_500,
     "run_watchdog_ms": 5_000,
     "queue_poll_ms": 1_000,
+    # SQLite takes one writer at a time and the local workspace answers run-now in about a
+    # millisecond: children of a fan-out start one after another here (docs/benchmarks.md §1b)
+    "fanout_workers": 1,
 }
 
 
