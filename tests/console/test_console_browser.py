@@ -57,7 +57,7 @@ def test_console_redirects_and_refuses_foreign_host(dev: Dev) -> None:
 
 def test_runs_list_filters_and_pages(dev: Dev, recorded: Recorded) -> None:
     ids = [start(dev, "fails") for _ in range(3)]
-    start(dev, "sleepy", marker="list")
+    start(dev, "sleepy")
     page = recorded.page
     page.goto(f"{dev.url}/console/#/?flow=fails&limit=2")
     rows = "#runs tbody tr[data-run]"
