@@ -18,7 +18,6 @@ from support.console import SKIP_PREFIX, Recorded
 from support.e2e import REPO, Dev, free_port, start_dev
 
 CHROMIUM = os.environ.get("LAKEHOOK_CHROMIUM", "/usr/bin/chromium")
-ML_BUNDLE = REPO
 
 
 def chromium_unavailable() -> str | None:
@@ -60,13 +59,49 @@ def recorded(browser: Any) -> Iterator[Recorded]:
     context.close()
 
 
+FANOUT = 40
+
+
+def fanout_flow(width: int) -> str:
+    """A flow whose root is an approval gate (it waits: nothing else starts) and ``width`` leaves."""
+    ok = '{job_id: "${resources.jobs.ok.id}"}'
+    lines = [
+        "resources:",
+        "  jobs:",
+        "    fanout:",
+        "      name: fanout",
+        "      tags: {lakehook: flow}",
+        "      tasks:",
+        '        - {task_key: gate, run_job_task: {job_id: "${resources.jobs.gate.id}"}}',
+    ]
+    lines += [
+        f"        - {{task_key: leaf_{i:02d}, depends_on: [{{task_key: gate}}], run_job_task: {ok}}}"
+        for i in range(width)
+    ]
+    join = ", ".join(f"{{task_key: leaf_{i:02d}}}" for i in range(width))
+    lines.append(f"        - {{task_key: join, depends_on: [{join}], run_job_task: {ok}}}")
+    return "\n".join(lines) + "\n"
+
+
 @pytest.fixture(scope="module")
 def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dev]:
-    """One ``lakehook dev`` on the e2e bundle for the module."""
+    """One ``lakehook dev`` for the module: the e2e bundle plus a 40-wide fan-out flow."""
     if chromium_unavailable() is not None:
         pytest.skip(str(chromium_unavailable()))
-    d = start_dev(
-        REPO / "tests" / "fixtures" / "bundles" / "e2e", tmp_path_factory.mktemp("dev") / "s", free_port()
-    )
+    root = tmp_path_factory.mktemp("dev")
+    bundle = root / "bundle"
+    shutil.copytree(REPO / "tests" / "fixtures" / "bundles" / "e2e", bundle)
+    (bundle / "bundles" / "fanout.yml").write_text(fanout_flow(FANOUT))
+    d = start_dev(bundle, root / "state", free_port())
+    yield d
+    d.stop()
+
+
+@pytest.fixture(scope="module")
+def ml_dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dev]:
+    """``lakehook dev`` on this repository's bundle (the ML flow: a condition and an approval gate)."""
+    if chromium_unavailable() is not None:
+        pytest.skip(str(chromium_unavailable()))
+    d = start_dev(REPO, tmp_path_factory.mktemp("mldev") / "state", free_port())
     yield d
     d.stop()

@@ -135,3 +135,45 @@ def test_cancel_a_running_run(dev: Dev, recorded: Recorded) -> None:
     page.wait_for_selector('#run-state [data-state="CANCELED"]', timeout=30_000)
     assert requests.get(f"{dev.url}/v1/runs/{run_id}", timeout=5).json()["state"] == "CANCELED"
     recorded.assert_clean()
+
+
+def boxes(rec: Recorded) -> dict[str, dict[str, float]]:
+    """Each DAG node's box on screen, by task key."""
+    return dict(
+        rec.page.eval_on_selector_all(
+            "#dag g.node",
+            "gs => gs.map(g => { const r = g.getBoundingClientRect();"
+            " return [g.dataset.task, {x: r.x, y: r.y, w: r.width, h: r.height}]; })",
+        )
+    )
+
+
+def overlapping(b: dict[str, dict[str, float]]) -> list[tuple[str, str]]:
+    keys = sorted(b)
+    return [
+        (a, c)
+        for i, a in enumerate(keys)
+        for c in keys[i + 1 :]
+        if b[a]["x"] < b[c]["x"] + b[c]["w"]
+        and b[c]["x"] < b[a]["x"] + b[a]["w"]
+        and b[a]["y"] < b[c]["y"] + b[c]["h"]
+        and b[c]["y"] < b[a]["y"] + b[a]["h"]
+    ]
+
+
+def test_a_40_wide_fan_out_wraps_into_columns(dev: Dev, recorded: Recorded) -> None:
+    run_id = start(dev, "fanout")
+    open_run(recorded, dev, run_id)
+    recorded.page.wait_for_selector('#dag g.node[data-task="gate"][data-state="RUNNING"]')
+    b = boxes(recorded)
+    leaves = [k for k in b if k.startswith("leaf_")]
+    assert len(leaves) == 40 and len(b) == 42
+    assert not overlapping(b)
+    # left to right by depth: the gate, then every leaf, then the join
+    assert all(b["gate"]["x"] < b[k]["x"] < b["join"]["x"] for k in leaves)
+    # the wide layer wraps: no column holds more than 12 leaves, so it stays on a screen's height
+    columns: dict[int, int] = {}
+    for k in leaves:
+        columns[round(b[k]["x"])] = columns.get(round(b[k]["x"]), 0) + 1
+    assert len(columns) >= 4 and max(columns.values()) <= 12
+    recorded.assert_clean()

@@ -8,7 +8,7 @@ const FILL = {
   SUCCESS: "#2e9e5b", FAILED: "#d9463b", TIMEDOUT: "#b8362d", CANCELED: "#8a5a57",
   UPSTREAM_FAILED: "#a7716d", UPSTREAM_CANCELED: "#a7716d", EXCLUDED: "#c4c9d1",
 };
-const NODE_W = 168, NODE_H = 34, COL_GAP = 70, ROW_GAP = 14, PAD = 16, MAX_ROWS = 12;
+const NODE_W = 150, NODE_H = 34, COL_GAP = 56, MIN_SCALE = 0.7, ROW_GAP = 14, PAD = 16, MAX_ROWS = 12;
 const SVG = "http://www.w3.org/2000/svg";
 
 const main = document.getElementById("main");
@@ -147,6 +147,8 @@ function drawDag(manifest, tasksByKey, selected, onPick) {
   const tasks = manifest.tasks;
   const { pos, width, height } = layout(tasks);
   const root = svg("svg", { width, height, viewBox: `0 0 ${width} ${height}`, role: "img", "aria-label": "run DAG" });
+  // Shrinks to fit the pane (CSS max-width), but not below MIN_SCALE: wider than that, the pane scrolls.
+  root.style.minWidth = `${Math.round(width * MIN_SCALE)}px`;
   const edges = svg("g", { class: "edges" });
   const nodes = svg("g", { class: "nodes" });
   for (const t of tasks) {
@@ -170,7 +172,7 @@ function drawDag(manifest, tasksByKey, selected, onPick) {
     const title = svg("title");
     title.textContent = `${t.key} (${t.kind || "task"}) — ${state}${t.run_if && t.run_if !== "ALL_SUCCESS" ? ` — run_if ${t.run_if}` : ""}`;
     const label = svg("text", { x: 10, y: NODE_H / 2 + 4 });
-    label.textContent = t.key.length > 22 ? `${t.key.slice(0, 21)}…` : t.key;
+    label.textContent = t.key.length > 20 ? `${t.key.slice(0, 19)}…` : t.key;
     g.append(title, svg("rect", { width: NODE_W, height: NODE_H, rx: 6, fill: FILL[state] || "#9aa3af" }), label);
     g.addEventListener("click", () => onPick(t.key));
     g.addEventListener("keydown", (e) => { if (e.key === "Enter") onPick(t.key); });
