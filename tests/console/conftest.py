@@ -60,6 +60,17 @@ def recorded(browser: Any) -> Iterator[Recorded]:
 
 
 FANOUT = 40
+#: A flow on a daily schedule (02:00 UTC: it does not fire while a test runs), to pause and resume.
+SCHEDULED = """resources:
+  jobs:
+    nightly_sched:
+      name: nightly_sched
+      tags: {lakehook: flow}
+      schedule: {quartz_cron_expression: "0 0 2 * * ?", timezone_id: UTC, pause_status: PAUSED}
+      tasks:
+        - task_key: only
+          run_job_task: {job_id: "${resources.jobs.ok.id}"}
+"""
 
 
 def fanout_flow(width: int) -> str:
@@ -92,6 +103,7 @@ def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dev]:
     bundle = root / "bundle"
     shutil.copytree(REPO / "tests" / "fixtures" / "bundles" / "e2e", bundle)
     (bundle / "bundles" / "fanout.yml").write_text(fanout_flow(FANOUT))
+    (bundle / "bundles" / "scheduled.yml").write_text(SCHEDULED)
     d = start_dev(bundle, root / "state", free_port())
     yield d
     d.stop()

@@ -177,3 +177,24 @@ def test_a_40_wide_fan_out_wraps_into_columns(dev: Dev, recorded: Recorded) -> N
         columns[round(b[k]["x"])] = columns.get(round(b[k]["x"]), 0) + 1
     assert len(columns) >= 4 and max(columns.values()) <= 12
     recorded.assert_clean()
+
+
+def test_pause_and_resume_a_schedule(dev: Dev, recorded: Recorded) -> None:
+    def active() -> bool:
+        doc = requests.get(f"{dev.url}/v1/schedules", timeout=5).json()
+        return bool(next(s["active"] for s in doc["schedules"] if s["flow"] == "nightly_sched"))
+
+    first = active()  # whichever way it starts, the button flips it and flips it back
+    words = {True: "active", False: "paused"}
+    page = recorded.page
+    page.goto(f"{dev.url}/console/#/schedules")
+    row = '#schedules tr[data-flow="nightly_sched"]'
+    page.wait_for_selector(row)
+    assert words[first] in page.inner_text(row)
+    for expected in (not first, first):
+        page.click(f"{row} button")
+        page.wait_for_function(
+            f"() => document.querySelector('{row}').textContent.includes('{words[expected]}')"
+        )
+        assert active() is expected
+    recorded.assert_clean()
