@@ -22,7 +22,7 @@ import typer
 from lambda_resolver.cli.app import EXIT_USAGE, app
 from lambda_resolver.cli.remote import err
 from lambda_resolver.console import console_answer, is_console_path
-from lambda_resolver.http.local_server import MAX_BODY, cross_site, is_loopback
+from lambda_resolver.http.local_server import MAX_BODY, REQUEST_TIMEOUT_S, cross_site, is_loopback
 
 log = logging.getLogger("lakehook")
 
@@ -67,6 +67,10 @@ class _ProxyHandler(BaseHTTPRequestHandler):
     server: ConsoleProxy
     protocol_version = "HTTP/1.1"
 
+    def setup(self) -> None:
+        super().setup()
+        self.connection.settimeout(REQUEST_TIMEOUT_S)  # a client that stalls mid-request is dropped
+
     def _serve(self) -> None:
         refused = cross_site(self.headers, loopback_only=True)
         if refused is not None:
@@ -79,7 +83,12 @@ class _ProxyHandler(BaseHTTPRequestHandler):
             return self._send(
                 404, _json_error("not_found", "the console serves /console/ and /v1/"), "application/json"
             )
-        length = int(self.headers.get("Content-Length") or 0)
+        declared = (self.headers.get("Content-Length") or "0").strip()
+        if not declared.isascii() or not declared.isdigit() or self.headers.get("Transfer-Encoding"):
+            self.close_connection = True
+            what = "send a body with a Content-Length (a number of bytes; chunked bodies are not read)"
+            return self._send(400, _json_error("bad_request", what), "application/json")
+        length = int(declared)
         if length > MAX_BODY:
             self.close_connection = True
             return self._send(

@@ -3,6 +3,7 @@ the operator key. The browser never holds the key; the proxy adds it; foreign pa
 
 from __future__ import annotations
 
+import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -67,6 +68,13 @@ def test_proxy_adds_the_key_and_refuses_foreign_pages(resolver: LocalServer, pro
     assert cross.status_code == 403
     assert requests.get(f"{base}/console/", timeout=5).text.startswith("<!doctype html>")
     assert requests.get(f"{base}/elsewhere", timeout=5).status_code == 404
+    with socket.create_connection(("127.0.0.1", proxy.server_address[1]), timeout=5) as raw:
+        raw.sendall(b"POST /v1/runs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2x\r\n\r\n{}")
+        answer = raw.recv(65536).decode()
+    assert answer.startswith("HTTP/1.1 400") and "Content-Length" in answer
+    # a request the resolver refuses comes back as it answered (its status and error shape)
+    unknown = requests.post(f"{base}/v1/runs", json={"flow": "no_such_flow"}, timeout=5)
+    assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "unknown_flow"
 
 
 def test_browser_requests_carry_no_key(proxy: ConsoleProxy, recorded: Recorded) -> None:
