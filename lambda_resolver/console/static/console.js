@@ -238,6 +238,7 @@ async function showRun(runId) {
         el("dt", {}, "triggered"), el("dd", {}, t.triggered_at || "—"),
         el("dt", {}, "settled"), el("dd", {}, t.settled_at || "—"))];
     if (t.value !== undefined && t.value !== null) parts.push(el("h2", {}, "Value"), el("pre", { id: "task-value" }, pretty(t.value)));
+    if (t.value_omitted) parts.push(el("p", { class: "muted" }, "The value is too large for the run document: GET /v1/runs/{id}/tasks/{key} has it."));
     if (t.error) parts.push(el("h2", {}, "Error"), el("pre", { class: "error", id: "task-error" }, pretty(t.error)));
     const waiting = ["RUNNING", "TRIGGERING"].includes(t.state) && t.promise_id && !t.databricks_run_id && spec?.kind === "external";
     if (waiting) {
