@@ -198,3 +198,7 @@ def test_pause_and_resume_a_schedule(dev: Dev, recorded: Recorded) -> None:
         )
         assert active() is expected
     recorded.assert_clean()
+
+
+def test_dev_prints_the_console_url(dev: Dev) -> None:
+    assert f"console {dev.url}/console/" in dev.log.read_text()
