@@ -69,6 +69,20 @@ def test_runs_list_filters_and_pages(dev: Dev, recorded: Recorded) -> None:
     assert set(ids) <= set(shown)
     flows = page.eval_on_selector_all(f"{rows} td:nth-child(2)", "c => c.map(x => x.textContent)")
     assert set(flows) == {"fails"}
+
+    for run_id in ids:
+        settled(dev, run_id)
+    # the form: flow and state filters, submitted as a person would
+    page.goto(f"{dev.url}/console/#/")
+    page.fill('#filters input[name="flow"]', "fails")
+    page.select_option('#filters select[name="state"]', "FAILED")
+    page.click('#filters button[type="submit"]')
+    page.wait_for_function("() => location.hash.includes('state=FAILED')")
+    page.wait_for_selector(rows)
+    states = page.eval_on_selector_all(f"{rows} [data-state]", "b => b.map(x => x.dataset.state)")
+    assert states and set(states) == {"FAILED"}
+    page.click(f'{rows}[data-run="{ids[0]}"] a')  # a run opens its DAG
+    page.wait_for_selector('#dag g.node[data-task="explode"][data-state="FAILED"]')
     recorded.assert_clean()
 
 
