@@ -1,7 +1,8 @@
 """Suite-wide fixtures: one DynamoDB Local per session, and a fresh table of it per test.
 
 Under ``CI=true`` a test skipped because DynamoDB Local cannot run fails instead: CI runs as
-root, where ``make test`` always can put it in a private network namespace.
+root, where ``make test`` always can put it in a private network namespace. So does a console
+browser test skipped for want of playwright or Chromium: ``.ci/run`` installs both.
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ from typing import Any
 import pytest
 
 from support import dynamodb_local
+from support.console import SKIP_PREFIX as CONSOLE_SKIP_PREFIX
 
 SKIP_PREFIX = "DynamoDB Local"
+CI_MUST_RUN = (SKIP_PREFIX, CONSOLE_SKIP_PREFIX)  # skip reasons that fail under CI=true
 
 
 @pytest.fixture(scope="session")
@@ -46,12 +49,12 @@ def dynamodb_local_table(dynamodb_local_server: dynamodb_local.DynamoDBLocal) ->
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
-    """In CI, "DynamoDB Local cannot run here" is a failure, not a skip."""
+    """In CI, "DynamoDB Local (or the console's Chromium) cannot run here" is a failure, not a skip."""
     outcome = yield
     report = outcome.get_result()
     if os.environ.get("CI") != "true" or not report.skipped or not isinstance(report.longrepr, tuple):
         return
     reason = str(report.longrepr[2])
-    if reason.startswith(f"Skipped: {SKIP_PREFIX}") or reason.startswith(SKIP_PREFIX):
+    if reason.removeprefix("Skipped: ").startswith(CI_MUST_RUN):
         report.outcome = "failed"
         report.longrepr = f"CI=true and {reason.removeprefix('Skipped: ')}"

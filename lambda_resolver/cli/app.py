@@ -111,6 +111,7 @@ def main() -> None:
     """Console entry point (``lakehook``)."""
     from lambda_resolver.cli import (  # noqa: F401 - they register commands
         bundle_cmds,
+        console_cmd,
         history_cmds,
         local_cmds,
         logs_cmd,

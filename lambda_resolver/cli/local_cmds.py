@@ -170,6 +170,7 @@ def dev(  # noqa: PLR0917 - typer options
         printer.url_flag = f" --url {stack.url}"
         out.print("  other commands find it with (or pass --url):", style="dim")
         out.print(f"  export LAKEHOOK_URL={stack.url}", highlight=False, soft_wrap=True)
+    out.print(f"  console {stack.url}/console/", highlight=False, soft_wrap=True)
     out.print(
         f"  local workspace {stack.workspace.url} · state {stack.state_dir} · Ctrl-C to stop",
         style="dim",

@@ -34,6 +34,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from aws_lambda_powertools.event_handler.api_gateway import ApiGatewayResolver
 
+from lambda_resolver.console import console_answer, is_console_path
 from lambda_resolver.http.app import handle
 from lambda_resolver.http.errors import internal
 from lambda_resolver.http.wire import dumps
@@ -237,6 +238,11 @@ class _Handler(BaseHTTPRequestHandler):
         if refused is not None:
             self.close_connection = True  # the body (if any) is never read
             return _error(403, "forbidden", refused)
+        if is_console_path(self.path):
+            sized = (self.headers.get("Content-Length") or "0").strip()
+            if sized != "0" or self.headers.get("Transfer-Encoding"):
+                self.close_connection = True  # a body is never read here: the connection ends with the answer
+            return console_answer(self.command, self.path)  # static files; the API is not involved
         if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
             return _error(411, "length_required", "send a Content-Length (chunked bodies are not read)")
         declared = (self.headers.get("Content-Length") or "0").strip()
