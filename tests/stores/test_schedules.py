@@ -59,7 +59,7 @@ def test_two_reconcilers_racing_for_each_slot_start_one_run_per_slot(store: Stor
     a.engine.publish(flow("nightly", [job_task("a")], schedule=CRON, max_concurrent_runs=10), production=True)
     slots = ["12:01", "12:02", "12:03", "12:04"]
     for i, slot in enumerate(slots):
-        a.clock.t = b.clock.t = ms(f"2026-12-07T{slot}:00.5Z")
+        a.clock.t = b.clock.t = ms(f"2026-12-07T{slot}:00.500Z")
         answers = at_once(a.engine.reconcile, b.engine.reconcile, jitter_s=0.02, seed=i)
         assert all(x.ok for x in answers), [x.error for x in answers]
         fired = sum(x.value.get("schedule_fired", 0) for x in answers if x.value)
