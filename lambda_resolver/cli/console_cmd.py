@@ -13,7 +13,7 @@ import json
 import logging
 import os
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Annotated, Any
 
 import requests
@@ -22,7 +22,13 @@ import typer
 from lambda_resolver.cli.app import EXIT_USAGE, app
 from lambda_resolver.cli.remote import err
 from lambda_resolver.console import console_answer, is_console_path
-from lambda_resolver.http.local_server import MAX_BODY, REQUEST_TIMEOUT_S, cross_site, is_loopback
+from lambda_resolver.http.local_server import (
+    MAX_BODY,
+    REQUEST_TIMEOUT_S,
+    BackgroundServer,
+    cross_site,
+    is_loopback,
+)
 
 log = logging.getLogger("lakehook")
 
@@ -32,35 +38,21 @@ FORWARDED = ("content-type", "accept", "idempotency-key")
 RETURNED = ("content-type", "retry-after", "allow")
 
 
-class ConsoleProxy(ThreadingHTTPServer):
+class ConsoleProxy(BackgroundServer):
     """Serves the console's files and forwards the API to ``upstream`` with the operator key."""
 
-    daemon_threads = True
+    thread_name = "lakehook-console"
 
     def __init__(self, address: tuple[str, int], upstream: str, operator_key: str) -> None:
         super().__init__(address, _ProxyHandler)
         self.upstream = upstream.rstrip("/")
         self.operator_key = operator_key
         self.session = requests.Session()
-        self._thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
         """Where the console is, e.g. ``http://127.0.0.1:8766/console/``."""
         return f"http://127.0.0.1:{self.server_address[1]}/console/"
-
-    def start(self) -> ConsoleProxy:
-        """Serve in a daemon thread; returns self."""
-        self._thread = threading.Thread(target=self.serve_forever, name="lakehook-console", daemon=True)
-        self._thread.start()
-        return self
-
-    def close(self) -> None:
-        """Stop serving and release the port."""
-        if self._thread is not None:
-            self.shutdown()
-            self._thread.join(timeout=5)
-        self.server_close()
 
 
 class _ProxyHandler(BaseHTTPRequestHandler):

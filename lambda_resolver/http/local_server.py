@@ -29,7 +29,7 @@ import threading
 import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
 from aws_lambda_powertools.event_handler.api_gateway import ApiGatewayResolver
@@ -47,10 +47,34 @@ TEXT_TYPES = ("application/json", "text/")
 REQUEST_TIMEOUT_S = 30.0  # the longest a client may pause while sending (or idle between requests)
 
 
-class LocalServer(ThreadingHTTPServer):
-    """A threaded HTTP server that hands each request to one resolver, one at a time."""
+S = TypeVar("S", bound="BackgroundServer")
+
+
+class BackgroundServer(ThreadingHTTPServer):
+    """A threaded HTTP server that serves from a daemon thread of its own: :meth:`start`,
+    :meth:`close`. The local resolver and ``lakehook console`` are both one."""
 
     daemon_threads = True
+    thread_name = "lakehook-http"
+    _thread: threading.Thread | None = None
+
+    def start(self: S) -> S:
+        """Serve in a daemon thread; returns self."""
+        self._thread = threading.Thread(target=self.serve_forever, name=self.thread_name, daemon=True)
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        """Stop serving and release the port."""
+        if self._thread is not None:
+            self.shutdown()
+            self._thread.join(timeout=5)
+            self._thread = None
+        self.server_close()
+
+
+class LocalServer(BackgroundServer):
+    """A threaded HTTP server that hands each request to one resolver, one at a time."""
 
     def __init__(
         self,
@@ -67,7 +91,6 @@ class LocalServer(ThreadingHTTPServer):
         self.loopback_only = loopback_only
         self.request_timeout_s = request_timeout_s
         self.resolve_lock = threading.Lock()
-        self._thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
@@ -76,20 +99,6 @@ class LocalServer(ThreadingHTTPServer):
         host = raw.decode() if isinstance(raw, bytes) else str(raw)
         shown = f"[{host}]" if ":" in host else host
         return f"http://{shown}:{port}"
-
-    def start(self) -> LocalServer:
-        """Serve in a daemon thread; returns self."""
-        self._thread = threading.Thread(target=self.serve_forever, name="lakehook-http", daemon=True)
-        self._thread.start()
-        return self
-
-    def close(self) -> None:
-        """Stop serving and release the port."""
-        if self._thread is not None:
-            self.shutdown()
-            self._thread.join(timeout=5)
-            self._thread = None
-        self.server_close()
 
 
 def serve(
