@@ -14,11 +14,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from lambda_resolver.core import notifications, repair_plan
+from lambda_resolver.core import attempts, notifications, repair_plan
 from lambda_resolver.core import task_machine as tm
 from lambda_resolver.core.context import Context, log
 from lambda_resolver.core.errors import LaunchError, StoreConflict
-from lambda_resolver.core.ids import new_nonce, task_promise_id
 from lambda_resolver.core.kinds import Attempt, kind_of
 from lambda_resolver.core.manifest import FlowManifest, TaskSpec
 from lambda_resolver.core.models import (
@@ -36,10 +35,12 @@ T = TaskState
 @dataclass(frozen=True)
 class Moved:
     """A task as the move that returned it left it: the next step starts from it instead of
-    reading it again. ``claimed``: the move was a claim, so its attempt has no promise yet."""
+    reading it again. ``claimed``: the move was a claim, whose attempt's promise is ``promise``
+    (None: it has none yet)."""
 
     task: Task
     claimed: bool = False
+    promise: Promise | None = None
 
 
 Next = list["str | Moved"]  # what to look at next: a task key to read, or a task just written
@@ -64,6 +65,10 @@ class Advancer:
         known: dict[str, Promise | None] = {promise.id: promise} if promise is not None else {}
         self._loop(run, manifest, [key], known)
 
+    def drive_from(self, run: Run, manifest: FlowManifest, task: Task) -> None:
+        """:meth:`drive`, starting from ``task`` as a write just left it (not read again)."""
+        self._loop(run, manifest, [Moved(task)], {})
+
     def _loop(self, run: Run, manifest: FlowManifest, work: Next, known: dict[str, Promise | None]) -> None:
         finished: list[Task] = []
         while work:
@@ -71,7 +76,7 @@ class Advancer:
             if isinstance(item, Moved):
                 task: Task | None = item.task
                 if item.claimed and item.task.promise_id:
-                    known[item.task.promise_id] = None
+                    known[item.task.promise_id] = item.promise
             else:
                 task = self.ctx.store.get_task(run.run_id, item)
             if task is None:
@@ -123,7 +128,7 @@ class Advancer:
         if t.state is T.RETRY_WAIT:
             if run.stop_reason:
                 return self._move(t, T.CANCELED, {"settled_at": self.ctx.now()})
-            return self._next_attempt(t) if (t.due_at or 0) <= self.ctx.now() else []
+            return self._claim(spec, t, t.attempt + 1) if (t.due_at or 0) <= self.ctx.now() else []
         if not t.propagated:
             ready = self._propagate(run, manifest, t)
             finished.append(t)
@@ -136,49 +141,30 @@ class Advancer:
             return self._move(t, T.CANCELED, {"settled_at": self.ctx.now()})
         target = tm.evaluate(spec.run_if, (tm.EdgeOutcome(o) for o in t.deps.values()))
         if target is T.TRIGGERING:
-            return self._claim(t, t.retry_base + 1)  # a repaired task's attempts continue
+            return self._claim(spec, t, t.retry_base + 1)  # a repaired task's attempts continue
         return self._move(t, target, {"settled_at": self.ctx.now()})
 
-    def _claim(self, t: Task, attempt: int) -> Next:
-        """The claim: one conditional write; exactly one caller wins it and starts the attempt."""
-        now = self.ctx.now()
-        changes = {
-            "attempt": attempt,
-            "promise_id": task_promise_id(t.run_id, t.key, attempt),
-            "triggered_at": now,
-            "due_at": now + self.ctx.settings.stuck_claim_ms,
-            "databricks_run_id": None,
-            "run_page_url": None,
-        }
+    def _claim(self, spec: TaskSpec, t: Task, attempt: int) -> Next:
+        """The claim: one conditional write, which also creates the attempt's promise; exactly
+        one caller wins it and starts the attempt."""
+        now, settings = self.ctx.now(), self.ctx.settings
+        promise = attempts.attempt_promise(t, spec, attempt, now, settings)
         try:
-            claimed = self.ctx.writes.move_task(t, T.TRIGGERING, changes)
+            claimed, p = self.ctx.writes.claim(t, attempts.claim_changes(t, attempt, now, settings), promise)
         except StoreConflict:
             return []  # another caller claimed it
         self.ctx.event("task_claimed", {"run_id": t.run_id, "task_key": t.key, "attempt": attempt})
-        return [Moved(claimed, claimed=True)]
-
-    def _next_attempt(self, t: Task) -> Next:
-        return self._claim(t, t.attempt + 1)
+        return [Moved(claimed, claimed=True, promise=p)]
 
     # -- TRIGGERING → RUNNING ----------------------------------------------------------------------
     def _launch(self, run: Run, manifest: FlowManifest, spec: TaskSpec, t: Task, p: Promise | None) -> Next:
-        """Create the attempt's promise (once) and let the task's kind start it."""
+        """Let the task's kind start the attempt; its promise is created first if a claim of a
+        previous version left it without one."""
         ctx = self.ctx
         assert t.promise_id is not None
         if p is None:
-            now = ctx.now()
-            timeout_s = spec.timeout_seconds or ctx.settings.default_task_timeout_s
             p, _ = ctx.writes.create_promise(
-                Promise(
-                    id=t.promise_id,
-                    state=PromiseState.PENDING,
-                    created_at=now,
-                    timeout_at=now + timeout_s * 1000,
-                    run_id=t.run_id,
-                    task_key=t.key,
-                    attempt=t.attempt,
-                    nonce=new_nonce(),
-                )
+                attempts.attempt_promise(t, spec, t.attempt, ctx.now(), ctx.settings).replace(id=t.promise_id)
             )
             if p.state.settled:
                 return self.finish_attempt(spec, t, p)
@@ -190,26 +176,29 @@ class Advancer:
     def mark_running(self, t: Task, p: Promise, run_id: int | None, url: str | None) -> Next:
         """The attempt started (``run_id`` its Databricks run; None: nothing to start)."""
         ctx = self.ctx
-        if run_id is not None:
-            p = ctx.writes.set_promise_fields(
-                p.id, {"databricks_run_id": run_id, "run_page_url": url}, while_in=None
-            )
-            if p.state in (PromiseState.REJECTED_CANCELED, PromiseState.REJECTED_TIMEDOUT):
-                # Canceled or timed out while run-now was in flight: stop the run we just started.
-                self.cancel_databricks(run_id)
         now = ctx.now()
         if run_id is None:
             due = p.timeout_at  # an external task: nothing to re-read, wait for its deadline
         else:  # the claim's deadline serves if it is no later than the next check would be
-            due = _keep_due(t.due_at, now, now + ctx.settings.check_interval_ms)
+            due = attempts.keep_due(t.due_at, now, now + ctx.settings.check_interval_ms)
             due = min(due, p.timeout_at)
         changes: dict[str, Any] = {"due_at": due}
+        running: Task | None = None
         if run_id is not None:
-            changes.update(databricks_run_id=run_id, run_page_url=url)
-        try:
-            running = ctx.writes.move_task(t, T.RUNNING, changes)
-        except StoreConflict:
-            return []  # the attempt already finished (a fast callback) or was re-driven
+            fields = {"databricks_run_id": run_id, "run_page_url": url}
+            changes.update(fields)
+            try:  # the run noted on the task and on its promise in one write
+                running, p = ctx.writes.start_attempt(t, fields, changes)
+            except StoreConflict:  # the attempt moved on meanwhile: note the run on its promise
+                p = ctx.writes.set_promise_fields(p.id, fields, while_in=None)
+            if p.state in (PromiseState.REJECTED_CANCELED, PromiseState.REJECTED_TIMEDOUT):
+                # Canceled or timed out while run-now was in flight: stop the run we just started.
+                self.cancel_databricks(run_id)
+        if running is None:
+            try:
+                running = ctx.writes.move_task(t, T.RUNNING, changes)
+            except StoreConflict:
+                return []  # the attempt already finished (a fast callback) or was re-driven
         return [Moved(running)] if p.state.settled else []
 
     def settle_self(
@@ -242,31 +231,14 @@ class Advancer:
             PromiseState.REJECTED_CANCELED,
         ):
             self.cancel_databricks(p.databricks_run_id)  # nothing waits forever (invariant 5)
-        # A repaired task has its retries again: they count from the attempt it was reset from.
-        result = tm.after_attempt(spec, t.attempt - t.retry_base, p.state, now, retryable=_retryable(p))
-        changes: dict[str, Any] = {
-            "value": p.value,
-            "error": p.error,
-            "settled_at": p.settled_at or now,
-            "databricks_run_id": p.databricks_run_id or t.databricks_run_id,
-            "run_page_url": p.run_page_url or t.run_page_url,
-        }
-        outcome = kind_of(spec).outcome(p.value)
-        if outcome is not None:
-            changes["outcome"] = outcome
-        if result.state is T.RETRY_WAIT:
-            changes["due_at"] = result.retry_at
-        else:  # propagation follows at once; re-driven only if it has not by then
-            grace = now + ctx.settings.propagate_grace_ms
-            changes["due_at"] = _keep_due(t.due_at, grace, grace + ctx.settings.check_interval_ms)
-            changes["propagated"] = False
+        state, changes = attempts.finish_plan(spec, t, p, now, ctx.settings)
         try:
-            done = ctx.writes.move_task(t, result.state, changes)
+            done = ctx.writes.move_task(t, state, changes)
         except StoreConflict:
             return []
         ctx.event(
             "task_finished",
-            {"run_id": t.run_id, "task_key": t.key, "attempt": t.attempt, "state": result.state.value},
+            {"run_id": t.run_id, "task_key": t.key, "attempt": t.attempt, "state": state.value},
         )
         return [Moved(done)]
 
@@ -302,6 +274,12 @@ class Advancer:
         spec = manifest.task(child)
         dep = next(d for d in spec.depends_on if d.task_key == t.key)
         outcome = tm.edge_outcome(t, dep)
+        if (
+            len(spec.depends_on) == 1
+            and not run.stop_reason
+            and tm.evaluate(spec.run_if, [outcome]) is T.TRIGGERING
+        ):
+            return self._deliver_and_claim(run, spec, t, outcome.value)
         c, _ = self.ctx.writes.deliver_edge(run.run_id, child, t.key, outcome.value)
         if c.state is T.WAITING and c.waiting <= 0:
             # Claim (or skip) before this task counts as propagated, so a crash here leaves
@@ -309,6 +287,24 @@ class Advancer:
             # The claim is conditional: of all parents finishing at once, exactly one wins.
             return self._evaluate(run, spec, c)
         return []
+
+    def _deliver_and_claim(self, run: Run, spec: TaskSpec, t: Task, outcome: str) -> Next:
+        """Deliver the one outcome a task with one dependency waits for, and claim it in the same
+        write when it is still as created (its first attempt); otherwise go on as a delivery."""
+        now, settings = self.ctx.now(), self.ctx.settings
+        fresh = Task(run.run_id, spec.key, T.WAITING, len(spec.depends_on))
+        c, _, p = self.ctx.writes.deliver_and_claim(
+            run.run_id,
+            spec.key,
+            t.key,
+            outcome,
+            changes=attempts.claim_changes(fresh, 1, now, settings),
+            promise=attempts.attempt_promise(fresh, spec, 1, now, settings),
+        )
+        if p is not None:
+            self.ctx.event("task_claimed", {"run_id": c.run_id, "task_key": c.key, "attempt": c.attempt})
+            return [Moved(c, claimed=True, promise=p)]
+        return self._evaluate(run, spec, c) if c.state is T.WAITING and c.waiting <= 0 else []
 
     def _complete(self, run: Run, manifest: FlowManifest, t: Task) -> None:
         """Mark a finished task's propagation done, exactly once; a leaf counts off its run, and
@@ -363,16 +359,3 @@ def attempt_error(kind: str, message: str, *, retryable: bool = True) -> dict[st
     if not retryable:
         error["retryable"] = False
     return error
-
-
-def _retryable(p: Promise) -> bool:
-    """Whether the task's retry policy applies to ``p``'s failure (see :func:`attempt_error`). Read from the
-    stored promise, so a re-drive after a crash decides as the first driver did."""
-    return not (isinstance(p.error, dict) and p.error.get("retryable") is False)
-
-
-def _keep_due(current: int | None, earliest: int, latest: int) -> int:
-    """The ``due_at`` for a record whose next look may fall anywhere in [earliest, latest]:
-    the one it has if that fits, else ``latest``. Every change of ``due_at`` moves the record
-    in the store's due index (on DynamoDB an index delete and put), so keeping it is cheaper."""
-    return current if current is not None and earliest <= current <= latest else latest

@@ -81,6 +81,17 @@ def new_nonce() -> str:
     return secrets.token_urlsafe(NONCE_BYTES)
 
 
+def parse_task_promise_id(promise_id: str) -> tuple[str, str, int] | None:
+    """(run id, task key, attempt) of a task attempt's promise id, or None if it is not one that
+    names its task (another shape, or a long key's digest): what stores resolve to a task record."""
+    run_id, key, attempt = [*promise_id.rsplit(".", 2), "", ""][:3]
+    if not run_id or not key or not attempt.isdigit() or not attempt.isascii():
+        return None
+    if task_promise_id(run_id, key, int(attempt)) != promise_id:
+        return None
+    return run_id, key, int(attempt)
+
+
 def looks_like_task_promise(promise_id: str) -> bool:
     """Whether ``promise_id`` has the shape of a task attempt's id (``<run>.<task>.<attempt>``)."""
     return TASK_PROMISE_SHAPE.fullmatch(promise_id) is not None

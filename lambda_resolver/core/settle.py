@@ -11,12 +11,13 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from lambda_resolver.core import attempts
 from lambda_resolver.core import promise_machine as pm
 from lambda_resolver.core.advance import Advancer
 from lambda_resolver.core.clock import iso
 from lambda_resolver.core.context import Context
 from lambda_resolver.core.errors import AlreadySettled, BadRequest, NotFound, StoreConflict, ValueTooLarge
-from lambda_resolver.core.models import JSON, Promise, PromiseState
+from lambda_resolver.core.models import ACTIVE_TASK_STATES, JSON, Promise, PromiseState, Run, Task
 from lambda_resolver.core.standalone import Standalone
 
 
@@ -56,7 +57,10 @@ class Settler:
         ctx = self.ctx
         check_value_size(value, ctx.settings.max_value_bytes)
         req = pm.SettleRequest(state, value, error, idempotency_key)
-        p = ctx.store.get_promise(promise_id)
+        # A task's current attempt: its promise, task and run in one read, settled and finished
+        # in one write (:meth:`_settle_and_finish`); anything else is read and settled alone.
+        attempt = ctx.store.read_attempt(promise_id)
+        p = attempt[0] if attempt is not None else ctx.store.get_promise(promise_id)
         if p is None:
             raise NotFound(f"promise '{promise_id}' does not exist")
         pm.check_token(p, token_nonce)
@@ -78,6 +82,16 @@ class Settler:
                 self.after_settle(p)
                 ctx.event("settle_conflict", {"promise_id": p.id})
                 raise AlreadySettled(conflict_message(p), details={"promise": promise_document(p)})
+            if verdict is pm.Verdict.APPLY and attempt is not None:
+                settled = self._settle_and_finish(attempt, req, now)
+                if settled is not None:
+                    return settled
+                attempt = None  # it moved meanwhile: settle the promise alone, then drive the task
+                read = ctx.store.get_promise(promise_id)
+                if read is None:
+                    raise NotFound(f"promise '{promise_id}' does not exist")
+                p = read
+                continue
             target = (
                 req
                 if verdict is pm.Verdict.APPLY
@@ -96,6 +110,43 @@ class Settler:
             if verdict is pm.Verdict.APPLY:
                 return Settled(p, verdict)
         raise AlreadySettled(conflict_message(p), details={"promise": promise_document(p)})
+
+    def _settle_and_finish(
+        self, attempt: tuple[Promise, Task, Run], req: pm.SettleRequest, now: int
+    ) -> Settled | None:
+        """Settle a task's pending attempt promise with a callback's outcome and finish the task
+        in one write, then advance from the finished task. None if the task is not at that
+        attempt, or either record changed since it was read: the caller goes the long way."""
+        p, t, run = attempt
+        ctx = self.ctx
+        if (
+            req.state not in (PromiseState.RESOLVED, PromiseState.REJECTED)  # cancels stop a run first
+            or t.state not in ACTIVE_TASK_STATES
+            or t.attempt != p.attempt
+        ):
+            return None
+        manifest = ctx.manifest(run.flow, run.flow_version)
+        spec = manifest.task(t.key)
+        changes = {
+            "value": req.value,
+            "error": req.error,
+            "idempotency_key": req.idempotency_key,
+            "due_at": self.standalone.due_after_settle(p, now),
+        }
+        target, task_changes = attempts.finish_plan(
+            spec, t, p.replace(state=req.state, settled_at=now, **changes), now, ctx.settings
+        )
+        try:
+            done, p = ctx.writes.settle_and_finish(t, req.state, changes, target, task_changes, now=now)
+        except StoreConflict:
+            return None
+        ctx.event("promise_settled", {"promise_id": p.id, "state": p.state.value})
+        ctx.event(
+            "task_finished",
+            {"run_id": t.run_id, "task_key": t.key, "attempt": t.attempt, "state": target.value},
+        )
+        self.advancer.drive_from(run, manifest, done)
+        return Settled(p, pm.Verdict.APPLY)
 
     def _write(self, p: Promise, req: pm.SettleRequest, now: int) -> Promise:
         changes = {

@@ -157,6 +157,63 @@ class Store(Protocol):
         Returns the run after the write, or None if it was already done."""
         ...
 
+    # -- a task and its attempt's promise, changed together ------------------------------------
+    def read_attempt(self, promise_id: str) -> tuple[Promise, Task, Run] | None:
+        """The promise ``promise_id`` with its task and the task's run, in one round trip, when
+        it is its task's current attempt (``task.promise_id``); None otherwise (a standalone
+        promise, an earlier attempt, a record a previous version kept apart): use get_promise."""
+        ...
+
+    def claim_task(
+        self,
+        run_id: str,
+        key: str,
+        changes: Mapping[str, Any],
+        promise: Promise,
+        *,
+        expect_states: Collection[TaskState],
+        expect_attempt: int,
+    ) -> tuple[Task, Promise]:
+        """``update_task`` and, in the same write, create the claimed attempt's ``promise`` (one
+        that exists already is kept). Returns (task, stored promise)."""
+        ...
+
+    def update_attempt(
+        self,
+        run_id: str,
+        key: str,
+        task_changes: Mapping[str, Any],
+        promise_changes: Mapping[str, Any],
+        *,
+        expect_states: Collection[TaskState],
+        expect_attempt: int,
+        expect_promise: PromiseState | None,
+        deadline_after: int | None = None,
+        deadline_at_or_before: int | None = None,
+    ) -> tuple[Task, Promise]:
+        """``update_task`` and ``update_promise`` of the task's current promise in one write,
+        both conditions holding. StoreConflict(current task) if either fails — or if the store
+        keeps this promise apart from its task (a record of a previous version): the caller
+        then makes the two changes one at a time."""
+        ...
+
+    def deliver_and_claim(
+        self,
+        run_id: str,
+        child: str,
+        parent: str,
+        outcome: str,
+        *,
+        changes: Mapping[str, Any],
+        promise: Promise,
+        expect_states: Collection[TaskState],
+    ) -> tuple[Task, bool, Promise | None]:
+        """``deliver_edge`` and, in the same write, if the child is then exactly as created but
+        for this one outcome (a task with one dependency, never changed) and in one of
+        ``expect_states``, claim it: ``changes`` and its attempt's ``promise``, as claim_task.
+        Returns (child after, delivered now, the promise if it was claimed now)."""
+        ...
+
     # -- concurrency slots (max_concurrent_runs) ---------------------------------------------
     def acquire_slot(self, flow: str, run_id: str, limit: int) -> bool:
         """Take one of ``limit`` slots of ``flow`` for ``run_id`` (idempotent per run)."""

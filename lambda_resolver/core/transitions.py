@@ -115,6 +115,92 @@ class Transitions:
         """Mark a finished task propagated and count a leaf off its run, exactly once."""
         return self.store.complete_propagation(run_id, key, leaf=leaf, failed=failed)
 
+    # -- a task and its attempt's promise in one write ----------------------------------------------
+    def _task_move(self, t: Task, target: TaskState, changes: Mapping[str, Any]) -> dict[str, Any]:
+        if target not in tm.TRANSITIONS.get(t.state, frozenset()):
+            raise IllegalTransition(f"task {t.key}: {t.state.value} → {target.value} is not a transition")
+        return {**_fields_only(changes), "state": target.value}
+
+    def claim(self, t: Task, changes: Mapping[str, Any], promise: Promise) -> tuple[Task, Promise]:
+        """Claim ``t`` (→ TRIGGERING, as :meth:`move_task`) and create its new attempt's pending
+        ``promise`` in the same write: exactly one caller wins the claim, and its attempt's
+        promise exists from that moment."""
+        target = TaskState.TRIGGERING
+        return self.store.claim_task(
+            t.run_id,
+            t.key,
+            self._task_move(t, target, changes),
+            promise,
+            expect_states=tm.sources_of(target),
+            expect_attempt=t.attempt,
+        )
+
+    def deliver_and_claim(
+        self,
+        run_id: str,
+        child: str,
+        parent: str,
+        outcome: str,
+        *,
+        changes: Mapping[str, Any],
+        promise: Promise,
+    ) -> tuple[Task, bool, Promise | None]:
+        """Count ``parent``'s outcome down on ``child`` (as :meth:`deliver_edge`) and, when that
+        was the one outcome a task as created waited for, claim it in the same write."""
+        target = TaskState.TRIGGERING
+        return self.store.deliver_and_claim(
+            run_id,
+            child,
+            parent,
+            outcome,
+            changes={**_fields_only(changes), "state": target.value},
+            promise=promise,
+            expect_states=tm.sources_of(target),
+        )
+
+    def settle_and_finish(
+        self,
+        t: Task,
+        settle: PromiseState,
+        promise_changes: Mapping[str, Any],
+        target: TaskState,
+        task_changes: Mapping[str, Any],
+        *,
+        now: int,
+    ) -> tuple[Task, Promise]:
+        """Settle ``t``'s pending attempt promise into ``settle`` before its deadline (as
+        :meth:`settle_promise`) and move ``t`` to the result it gives (as :meth:`move_task`), in
+        one write: a callback's settle and its task's finish land together or not at all."""
+        if settle in (PromiseState.PENDING, PromiseState.REJECTED_TIMEDOUT):
+            raise IllegalTransition("settle and finish takes an outcome before the deadline")
+        (source,) = pm.sources_of(settle)
+        return self.store.update_attempt(
+            t.run_id,
+            t.key,
+            self._task_move(t, target, task_changes),
+            {**_fields_only(promise_changes), "state": settle.value, "settled_at": now},
+            expect_states=tm.sources_of(target),
+            expect_attempt=t.attempt,
+            expect_promise=pm.unchanged(source),
+            deadline_after=now,
+        )
+
+    def start_attempt(
+        self, t: Task, promise_fields: Mapping[str, Any], task_changes: Mapping[str, Any]
+    ) -> tuple[Task, Promise]:
+        """Move ``t`` to RUNNING (as :meth:`move_task`) and note the started run on its attempt's
+        promise whatever its state (as :meth:`set_promise_fields` with ``while_in=None``)."""
+        target = TaskState.RUNNING
+        return self.store.update_attempt(
+            t.run_id,
+            t.key,
+            self._task_move(t, target, task_changes),
+            _fields_only(promise_fields),
+            expect_states=tm.sources_of(target),
+            expect_attempt=t.attempt,
+            expect_promise=pm.unchanged(None),
+        )
+
     # -- runs -------------------------------------------------------------------------------------
     def create_run(self, run: Run, tasks: Sequence[Task]) -> tuple[Run, bool]:
         """Create a run and its WAITING tasks, idempotently (fills in tasks a crash left out)."""

@@ -1,7 +1,8 @@
 """The DynamoDB store: production. One table, conditional writes and transactions only.
 
 Layout, indexes and TTL are in :mod:`.dynamodb_schema`; records <-> items in
-:mod:`.dynamodb_codec`; flow versions in :mod:`.dynamodb_flows`.
+:mod:`.dynamodb_codec`; flow versions in :mod:`.dynamodb_flows`; promises, kept in their task's
+item while they are its current attempt's, in :mod:`.dynamodb_attempts`.
 
 Every write carries a ``ConditionExpression`` and asks for ``ALL_OLD`` on failure, so a lost
 race answers with the winner's record without a second read. A record change (``update_*``)
@@ -35,6 +36,7 @@ from lambda_resolver.core.schedule.machine import ScheduleRecord
 from lambda_resolver.stores import dynamodb_flows as flows
 from lambda_resolver.stores import dynamodb_schedules as schedules
 from lambda_resolver.stores import dynamodb_slots as slots
+from lambda_resolver.stores.dynamodb_attempts import AttemptItems
 from lambda_resolver.stores.dynamodb_codec import (
     Writes,
     expiry,
@@ -56,8 +58,6 @@ from lambda_resolver.stores.dynamodb_codec import (
 )
 from lambda_resolver.stores.dynamodb_history import RunHistory
 from lambda_resolver.stores.dynamodb_schema import (
-    DBX_INDEX,
-    DBX_RUN_ID,
     DUE_AT,
     DUE_INDEX,
     DUE_PK,
@@ -78,7 +78,7 @@ R = TypeVar("R", Promise, Task, Run)
 _REWRITE_TRIES = 10
 
 
-class DynamoStore(RunHistory, RunTasks):
+class DynamoStore(RunHistory, RunTasks, AttemptItems):
     """A :class:`~lambda_resolver.core.store.Store` in one DynamoDB table.
 
     ``client`` is a low-level boto3 or botocore ``dynamodb`` client (built lazily when omitted);
@@ -164,19 +164,17 @@ class DynamoStore(RunHistory, RunTasks):
         except ConditionFailed as dup:  # it exists: answer with the stored one, as is
             return promise_from_item(self._table.existing(promise_key(promise.id), dup.item)), False
 
-    def get_promise(self, promise_id: str) -> Promise | None:
-        item = self._table.get(promise_key(promise_id))
-        return None if item is None else promise_from_item(item)
-
-    def update_promise(
+    def _update_promise_item(
         self,
         promise_id: str,
         changes: Mapping[str, Any],
         *,
-        expect_state: PromiseState | None = PromiseState.PENDING,
-        deadline_after: int | None = None,
-        deadline_at_or_before: int | None = None,
+        expect_state: PromiseState | None,
+        deadline_after: int | None,
+        deadline_at_or_before: int | None,
     ) -> Promise:
+        """update_promise of a promise kept as its own item (:mod:`.dynamodb_attempts`)."""
+
         def expect(p: Promise) -> bool:
             return (
                 (expect_state is None or p.state is expect_state)
@@ -204,17 +202,6 @@ class DynamoStore(RunHistory, RunTasks):
             final=lambda p: p.state.settled,
             label=f"promise '{promise_id}'",
         )
-
-    def promise_by_databricks_run(self, databricks_run_id: int) -> Promise | None:
-        e = Expr()
-        hits = self._table.query(
-            IndexName=DBX_INDEX,
-            KeyConditionExpression=f"{e.n(DBX_RUN_ID)} = {e.v(n(databricks_run_id))}",
-            **e.kwargs(),
-        )
-        found = [p for p in (self.get_promise(h[PK]["S"][2:]) for h in hits) if p is not None]
-        # one attempt starts one Databricks run; should two claim it, the newest wins (as in SQLite)
-        return max(found, key=lambda p: p.created_at, default=None)
 
     # -- flows -----------------------------------------------------------------------------------
     def put_flow(self, manifest: FlowManifest) -> FlowManifest:

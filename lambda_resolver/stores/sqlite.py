@@ -3,29 +3,27 @@
 Each record is a JSON document plus the columns its conditions and indexes need. A change
 runs in one ``BEGIN IMMEDIATE`` transaction whose ``UPDATE ... WHERE`` carries the condition
 (the ``from`` state, the attempt), so a stale decision loses instead of overwriting. The file and
-its connections are in :mod:`.sqlite_db`; runs and tasks in :mod:`.sqlite_runs`; schedules in
+its connections are in :mod:`.sqlite_db`; runs and tasks in :mod:`.sqlite_runs`; promises and
+the writes that change a task with its attempt's promise in :mod:`.sqlite_attempts`; schedules in
 :mod:`.sqlite_schedules`.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from lambda_resolver.core.errors import NotFound, StoreConflict
 from lambda_resolver.core.manifest import FlowManifest
 from lambda_resolver.core.models import (
     DueItem,
     Promise,
     PromiseState,
     from_doc,
-    to_doc,
 )
-from lambda_resolver.stores.sqlite_db import SCHEMA, _dumps, _plain
-from lambda_resolver.stores.sqlite_repair import SqliteRepairs
+from lambda_resolver.stores.sqlite_attempts import SqliteAttempts
+from lambda_resolver.stores.sqlite_db import SCHEMA, _dumps
 from lambda_resolver.stores.sqlite_schedules import DUE_SELECT, SqliteSchedules
 
 if TYPE_CHECKING:
@@ -34,7 +32,7 @@ if TYPE_CHECKING:
 __all__ = ["SCHEMA", "SqliteStore", "from_url"]
 
 
-class SqliteStore(SqliteRepairs, SqliteSchedules):
+class SqliteStore(SqliteAttempts, SqliteSchedules):
     """A :class:`~lambda_resolver.core.store.Store` in one SQLite file (see :class:`SqliteDb`)."""
 
     def __repr__(self) -> str:
@@ -42,32 +40,11 @@ class SqliteStore(SqliteRepairs, SqliteSchedules):
 
     # -- promises ---------------------------------------------------------------------------------
     def create_promise(self, promise: Promise) -> tuple[Promise, bool]:
-        doc = to_doc(promise)
         with self._tx() as con:
-            cur = con.execute(
-                "INSERT OR IGNORE INTO promises (id, state, timeout_at, due_at, dbx_run_id, doc) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (
-                    promise.id,
-                    doc["state"],
-                    promise.timeout_at,
-                    promise.due_at,
-                    promise.databricks_run_id,
-                    _dumps(doc),
-                ),
-            )
-            if cur.rowcount == 1:
-                return promise, True
-            stored = self._promise(con, promise.id)
-        assert stored is not None
-        return stored, False
+            return self._insert_promise(con, promise)
 
     def get_promise(self, promise_id: str) -> Promise | None:
         return self._promise(self._con(), promise_id)
-
-    def _promise(self, con: sqlite3.Connection, promise_id: str) -> Promise | None:
-        row = con.execute("SELECT doc FROM promises WHERE id = ?", (promise_id,)).fetchone()
-        return None if row is None else from_doc(Promise, json.loads(row[0]))
 
     def update_promise(
         self,
@@ -78,32 +55,15 @@ class SqliteStore(SqliteRepairs, SqliteSchedules):
         deadline_after: int | None = None,
         deadline_at_or_before: int | None = None,
     ) -> Promise:
-        where: list[str] = ["id = ?"]
-        args: list[Any] = [promise_id]
-        if expect_state is not None:
-            where.append("state = ?")
-            args.append(expect_state.value)
-        if deadline_after is not None:
-            where.append("timeout_at > ?")
-            args.append(deadline_after)
-        if deadline_at_or_before is not None:
-            where.append("timeout_at <= ?")
-            args.append(deadline_at_or_before)
         with self._tx() as con:
-            current = self._promise(con, promise_id)
-            if current is None:
-                raise NotFound(f"promise '{promise_id}' does not exist")
-            doc = to_doc(current)
-            doc.update(_plain(changes))
-            new = from_doc(Promise, doc)
-            cur = con.execute(
-                "UPDATE promises SET state = ?, timeout_at = ?, due_at = ?, dbx_run_id = ?, doc = ? "
-                f"WHERE {' AND '.join(where)}",
-                (doc["state"], new.timeout_at, new.due_at, new.databricks_run_id, _dumps(doc), *args),
+            return self._update_promise_in(
+                con,
+                promise_id,
+                changes,
+                expect_state=expect_state,
+                deadline_after=deadline_after,
+                deadline_at_or_before=deadline_at_or_before,
             )
-            if cur.rowcount != 1:
-                raise StoreConflict(f"promise '{promise_id}' is {current.state.value}", current)
-        return new
 
     def promise_by_databricks_run(self, databricks_run_id: int) -> Promise | None:
         row = (

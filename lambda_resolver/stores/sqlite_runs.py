@@ -166,43 +166,64 @@ class SqliteRuns(SqliteDb):
         expect_states: Collection[TaskState],
         expect_attempt: int | None = None,
     ) -> Task:
+        with self._tx() as con:
+            return self._update_task_in(
+                con, run_id, key, changes, expect_states=expect_states, expect_attempt=expect_attempt
+            )
+
+    def _update_task_in(
+        self,
+        con: sqlite3.Connection,
+        run_id: str,
+        key: str,
+        changes: Mapping[str, Any],
+        *,
+        expect_states: Collection[TaskState],
+        expect_attempt: int | None,
+    ) -> Task:
+        """update_task inside the caller's transaction."""
         states = [s.value for s in expect_states]
         where = f"run_id = ? AND key = ? AND state IN ({','.join('?' * len(states))})"
         args: list[Any] = [run_id, key, *states]
         if expect_attempt is not None:
             where += " AND attempt = ?"
             args.append(expect_attempt)
-        with self._tx() as con:
-            current = self._task(con, run_id, key)
-            if current is None:
-                raise NotFound(f"task '{key}' of run '{run_id}' does not exist")
-            doc = to_doc(current)
-            doc.update(_plain(changes))
-            new = from_doc(Task, doc)
-            doc.pop("deps")
-            cur = con.execute(
-                f"UPDATE tasks SET state = ?, attempt = ?, propagated = ?, due_at = ?, doc = ? WHERE {where}",
-                (doc["state"], new.attempt, int(new.propagated), new.due_at, _dumps(doc), *args),
+        current = self._task(con, run_id, key)
+        if current is None:
+            raise NotFound(f"task '{key}' of run '{run_id}' does not exist")
+        doc = to_doc(current)
+        doc.update(_plain(changes))
+        new = from_doc(Task, doc)
+        doc.pop("deps")
+        cur = con.execute(
+            f"UPDATE tasks SET state = ?, attempt = ?, propagated = ?, due_at = ?, doc = ? WHERE {where}",
+            (doc["state"], new.attempt, int(new.propagated), new.due_at, _dumps(doc), *args),
+        )
+        if cur.rowcount != 1:
+            raise StoreConflict(
+                f"task '{key}' of run '{run_id}' is {current.state.value} (attempt {current.attempt})",
+                current,
             )
-            if cur.rowcount != 1:
-                raise StoreConflict(
-                    f"task '{key}' of run '{run_id}' is {current.state.value} (attempt {current.attempt})",
-                    current,
-                )
         return new
 
     def deliver_edge(self, run_id: str, child: str, parent: str, outcome: str) -> tuple[Task, bool]:
         with self._tx() as con:
-            cur = con.execute(
-                "INSERT OR IGNORE INTO edges (run_id, child, parent, outcome) VALUES (?, ?, ?, ?)",
-                (run_id, child, parent, outcome),
+            return self._deliver_in(con, run_id, child, parent, outcome)
+
+    def _deliver_in(
+        self, con: sqlite3.Connection, run_id: str, child: str, parent: str, outcome: str
+    ) -> tuple[Task, bool]:
+        """deliver_edge inside the caller's transaction."""
+        cur = con.execute(
+            "INSERT OR IGNORE INTO edges (run_id, child, parent, outcome) VALUES (?, ?, ?, ?)",
+            (run_id, child, parent, outcome),
+        )
+        delivered = cur.rowcount == 1
+        if delivered:  # the edge's primary key makes the count-down happen once per parent
+            con.execute(
+                "UPDATE tasks SET waiting = waiting - 1 WHERE run_id = ? AND key = ?", (run_id, child)
             )
-            delivered = cur.rowcount == 1
-            if delivered:  # the edge's primary key makes the count-down happen once per parent
-                con.execute(
-                    "UPDATE tasks SET waiting = waiting - 1 WHERE run_id = ? AND key = ?", (run_id, child)
-                )
-            task = self._task(con, run_id, child)
+        task = self._task(con, run_id, child)
         if task is None:
             raise NotFound(f"task '{child}' of run '{run_id}' does not exist")
         return task, delivered

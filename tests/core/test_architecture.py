@@ -30,8 +30,11 @@ STORE_WRITES = {
     "begin_repair",
     "reset_task",
     "put_schedule",
+    "claim_task",
+    "update_attempt",
+    "deliver_and_claim",
 }
-CONDITIONS = {"expect_state", "expect_states"}
+CONDITIONS = {"expect_state", "expect_states", "expect_promise"}
 STATE_TYPES = {"TaskState", "PromiseState", "RunState", "T", "R"}
 
 

@@ -204,7 +204,9 @@ def test_slots_passed_during_a_crash_after_the_start_count_only_the_slots_that_d
     store.close()
     before_advance = len([op for op in baseline.ops if not op.startswith("put_flow")]) - 2
     faults, store = _fire_life(tmp_path / "crash", before_advance)  # 12:01's run started, not recorded
-    assert faults.crashed is not None and faults.crashed.op.startswith("update_task"), faults.log()
+    assert faults.crashed is not None and faults.crashed.op.startswith(("update_task", "update_attempt")), (
+        faults.log()
+    )
     restarted = Harness(SqliteStore(store.path))
     restarted.clock.t = ms("2026-12-07T12:03:30Z")  # back after 12:02 and 12:03 passed
     restarted.engine.reconcile()

@@ -83,7 +83,7 @@ def _fire(store: Store, name: str, faults: Faults, launcher: RaceLauncher, crash
         h.engine.reconcile()
 
 
-@pytest.mark.parametrize("point", ["create_run", "update_task"])
+@pytest.mark.parametrize("point", ["create_run", "update_attempt"])
 def test_a_crash_between_starting_a_slot_and_moving_on_still_gives_one_run(store: Store, point: str) -> None:
     """Killed right after the slot's run was created, or right before ``next_at`` moves on."""
     dry = Faults()

@@ -7,7 +7,8 @@ count the ones that change something outside the process:
 
 - every state-changing store call (``create_promise``, ``update_promise``, ``put_flow``,
   ``create_run``, ``update_run``, ``update_task``, ``deliver_edge``, ``complete_propagation``,
-  ``acquire_slot``, ``release_slot``, ``begin_repair``, ``reset_task``) — counted once it
+  ``acquire_slot``, ``release_slot``, ``begin_repair``, ``reset_task``, and the writes of a task
+  with its attempt's promise: ``claim_task``, ``update_attempt``, ``deliver_and_claim``) — counted once it
   *returned*, whether it wrote or lost its condition: the write landed (or did not), then the process died;
 - every call to Databricks: ``trigger`` (run-now) twice — just before it is sent, and after it
   returned (the run started, the process died before recording it) — and ``cancel``,
@@ -48,6 +49,9 @@ STORE_WRITES = frozenset(
         "release_slot",
         "begin_repair",
         "reset_task",
+        "claim_task",
+        "update_attempt",
+        "deliver_and_claim",
     }
 )
 #: A schedule's writes: crash points of a firing (tests/core/test_schedules.py), not of a run's life.
@@ -116,6 +120,13 @@ def _describe(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
         return f"update_task({args[1]}{what})"
     if name == "deliver_edge":
         return f"deliver_edge({args[2]}->{args[1]})"
+    if name == "claim_task":
+        return f"claim_task({args[1]})"
+    if name == "update_attempt":
+        task_changes = kwargs.get("task_changes", args[2] if len(args) > 2 else {})
+        return f"update_attempt({args[1]}->{task_changes.get('state')})"
+    if name == "deliver_and_claim":
+        return f"deliver_and_claim({args[2]}->{args[1]})"
     if name == "complete_propagation":
         return f"complete_propagation({args[1]})"
     if name == "begin_repair":
