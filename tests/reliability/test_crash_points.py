@@ -449,8 +449,12 @@ def test_the_uncrashed_life_succeeds_and_counts_its_crash_points(sqlite_backend:
     assert check_success_life(life) == []
     assert life.faults.ops == SUCCESS_OPS
     repair_writes = {"begin_repair", "reset_task"}  # a repair's: see the repair life below
+    # An attempt's promise is created by its claim and settled with its task's finish
+    # (claim_task, update_attempt): these single-record writes are left to cancels, skips and
+    # standalone promises, and to records of a previous version.
+    merged = {"create_promise", "update_promise", "update_task"}
     for kind in [
-        *sorted(STORE_WRITES - repair_writes),
+        *sorted(STORE_WRITES - repair_writes - merged),
         "trigger:before",
         "trigger:after",
         "get_run",
