@@ -56,6 +56,7 @@ from lambda_resolver.stores.dynamodb_codec import (
     task_key,
     task_writes,
 )
+from lambda_resolver.stores.dynamodb_embedded import embedded_promise
 from lambda_resolver.stores.dynamodb_history import RunHistory
 from lambda_resolver.stores.dynamodb_schema import (
     DUE_AT,
@@ -285,10 +286,16 @@ class DynamoStore(RunHistory, RunTasks, AttemptItems):
                 cond += f" AND {e.n('attempt')} = {e.v(n(expect_attempt))}"
             return cond
 
+        tkey = task_key(run_id, key)
+
+        def encode(t: Task, shards: int) -> Writes:
+            # the item being rewritten is the one this thread last saw (Table.recent)
+            return task_writes(t, shards, held=embedded_promise(self._table.recent(tkey) or {}))
+
         return self._rewrite(
-            task_key(run_id, key),
+            tkey,
             task_from_item,
-            task_writes,
+            encode,
             changes,
             expect=lambda t: t.state.value in states and expect_attempt in (None, t.attempt),
             condition=condition,

@@ -22,7 +22,6 @@ from lambda_resolver.core.errors import NotFound, StoreConflict
 from lambda_resolver.core.ids import parse_task_promise_id
 from lambda_resolver.core.models import Promise, PromiseState, Run, Task, TaskState, from_doc, to_doc
 from lambda_resolver.stores.dynamodb_codec import (
-    Writes,
     expiry,
     n,
     num,
@@ -314,21 +313,21 @@ class AttemptItems:
                     raise _Apart(promise_id)
                 what = f"{t.state.value} (attempt {t.attempt})" + (f", promise {p.state.value}" if p else "")
                 raise StoreConflict(f"{label} is {what}", p if promise_id is not None else t)
-            writes: Writes = {}
             new_t, new_p, moved = t, p, None
             if task_changes is not None:
                 new_t = from_doc(Task, {**to_doc(t), **plain(task_changes)})
-                writes.update(task_writes(new_t, self.due_shards))
-                if new_t.state.terminal and TTL_ATTR not in item:
-                    writes[TTL_ATTR] = n(expiry(self.ttl_days))
-                elif not new_t.state.terminal and TTL_ATTR in item:  # back in play: must not expire
-                    writes[TTL_ATTR] = None
             if promise_changes is not None and p is not None:
                 new_p = from_doc(Promise, {**to_doc(p), **plain(promise_changes)})
-                writes.update(embedded_writes(new_p))
             if new_promise is not None and (p is None or p.id != new_promise.id):
                 new_p, moved = new_promise, p
-                writes.update(embedded_writes(new_promise))
+            # both halves, always: the task's doc may refer to its promise's value
+            writes = task_writes(new_t, self.due_shards, held=new_p)
+            if new_p is not None:
+                writes.update(embedded_writes(new_p))
+            if new_t.state.terminal and TTL_ATTR not in item:
+                writes[TTL_ATTR] = n(expiry(self.ttl_days))
+            elif not new_t.state.terminal and TTL_ATTR in item:  # back in play: must not expire
+                writes[TTL_ATTR] = None
             e = Expr()
             ver = num(item, "ver") or 0
             writes["ver"] = n(ver + 1)

@@ -39,6 +39,11 @@ RUN_TOP = ("state", "open_leaves", "failed_leaves", "canceled_leaves", "any_fail
 
 Writes = dict[str, Any]  # attribute -> wire value to SET, or None to REMOVE
 
+# In a task's ``doc`` instead of its value, when the value is its attempt's promise's, held in
+# the same item (``p_doc``, see dynamodb_attempts): a value up to 256 KiB is stored once, and
+# the item stays far below DynamoDB's 400 KB.
+VALUE_OF_ATTEMPT = "value_of_attempt"
+
 
 def s(v: str) -> dict[str, Any]:
     return {"S": v}
@@ -106,6 +111,8 @@ def promise_from_item(item: Mapping[str, Any]) -> Promise:
 
 def task_from_item(item: Mapping[str, Any]) -> Task:
     doc = _doc(item)
+    if doc.pop(VALUE_OF_ATTEMPT, False):
+        doc["value"] = json.loads(item["p_doc"]["S"]).get("value")
     doc["attempt"] = num(item, "attempt")
     doc["waiting"] = num(item, "waiting")
     doc["propagated"] = item["propagated"]["BOOL"]
@@ -143,9 +150,19 @@ def promise_writes(p: Promise, shards: int) -> Writes:
     return writes
 
 
-def task_writes(t: Task, shards: int) -> Writes:
-    """What ``update_task`` rewrites. Not ``waiting``/``deps``: only deliver_edge changes those."""
-    writes = _common(to_doc(t), TASK_TOP, f"R#{t.run_id}", shards)
+def task_writes(t: Task, shards: int, held: Promise | None = None) -> Writes:
+    """What ``update_task`` rewrites. Not ``waiting``/``deps``: only deliver_edge changes those.
+    ``held``: the attempt promise the item holds after the write (its value is not repeated)."""
+    doc = to_doc(t)
+    if (
+        held is not None
+        and held.id == t.promise_id
+        and t.value is not None
+        and dumps({"v": held.value}) == dumps({"v": t.value})
+    ):
+        doc.pop("value")
+        doc[VALUE_OF_ATTEMPT] = True
+    writes = _common(doc, TASK_TOP, f"R#{t.run_id}", shards)
     writes["attempt"] = n(t.attempt)
     writes["propagated"] = flag(t.propagated)
     return writes

@@ -30,7 +30,8 @@ def embedded_promise(item: Mapping[str, Any]) -> Promise | None:
 
 def embedded_writes(p: Promise) -> Writes:
     """The task item's attributes that hold ``p``."""
-    doc = {k: v for k, v in to_doc(p).items() if k not in ("state", "timeout_at")}
+    # None is every field's default: left out, the item stays small
+    doc = {k: v for k, v in to_doc(p).items() if k not in ("state", "timeout_at") and v is not None}
     dbx = p.databricks_run_id
     return {
         "p_doc": s(dumps(doc)),

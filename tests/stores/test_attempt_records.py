@@ -238,3 +238,24 @@ def test_a_claim_the_previous_version_made_without_a_promise_is_launched(
     assert p is not None and p.state is PromiseState.PENDING and h.task(run, "t0").state is RUN_
     h.engine.settle(old.id, PromiseState.RESOLVED, value=1)
     assert h.task(run, "t0").state is TaskState.SUCCESS
+
+
+def test_a_value_near_the_limit_is_stored_once_in_its_task_item(dynamo: tuple[DynamoStore, Any]) -> None:
+    """A 250 KB value, held by the task and by its attempt's promise, fits DynamoDB's 400 KB item."""
+    store, client = dynamo
+    h = Harness(store)
+    h.publish(chain("c", 2))
+    run = h.start("c")
+    big = {"blob": "x" * 250_000}
+    p0 = h.task(run, "t0").promise_id
+    assert p0 is not None
+    h.engine.settle(p0, PromiseState.RESOLVED, value=big)  # settled and finished in one write
+    assert h.task(run, "t0").value == big and store.get_promise(p0).value == big  # type: ignore[union-attr]
+    # the long way: the promise settled alone first, then its task finished from it
+    t1 = h.task(run, "t1")
+    assert t1.promise_id is not None
+    h.ctx.writes.settle_promise(t1.promise_id, PromiseState.RESOLVED, {"value": big}, now=h.clock.now())
+    h.engine.advancer.drive(h.engine.get_run(run.run_id), "t1")
+    assert h.task(run, "t1").value == big and h.engine.get_run(run.run_id).state is RunState.SUCCESS
+    item = client.get_item(TableName=store.table_name, Key=task_key(run.run_id, "t1"))["Item"]
+    assert len(item["doc"]["S"]) + len(item["p_doc"]["S"]) < 300_000
