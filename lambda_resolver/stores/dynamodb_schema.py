@@ -6,21 +6,24 @@ the names below are the contract between them, so both import from here.
 Items::
 
     PK                 SK                       what
-    P#<promise id>     P                        a promise
+    P#<promise id>     P                        a promise of its own: standalone, an earlier attempt's,
+                                                or one a previous version kept apart from its task
     F#<flow>           V#<version, 8 digits>    a flow version (zlib manifest, chunk 0)
     F#<flow>           V#<version>#C<4 digits>  further chunks of a large manifest
     FLOWS              <flow>                   the flow index: ``latest`` version, slot ``holders``
     RUNFLOWS           <flow>                   a flow that has runs (history merges their pages)
     SCHEDULES          <flow>                   a flow's schedule: spec, switch, anchor, next fire time
     R#<run id>         R                        a flow run
-    R#<run id>         T#<task key>             a task of that run (one Query lists a run's tasks)
+    R#<run id>         T#<task key>             a task of that run (one Query lists a run's tasks),
+                                                with its current attempt's promise (``p_*``)
 
 Indexes (all sparse: an item is indexed only while it carries the index's keys):
 
 - ``due``  (``due_pk`` S, ``due_at`` N), keys only: every record the reconciler must look at by a
   time — promises, tasks and runs with a ``due_at``, and active schedules (``due_at``: the next
   slot). Removing ``due_at`` takes it out.
-- ``dbx``  (``dbx_run_id`` N), keys only: Databricks run id -> promise (webhooks).
+- ``dbx``  (``dbx_run_id`` N), keys only: Databricks run id -> promise (webhooks): a task item
+  (its attempt's promise) or a promise item.
 - ``runs`` (``runs_pk`` S = ``F#<flow>``, ``created_sk`` S = ``<created ms, 15 digits>#<run id>``),
   keys plus ``flow``/``state``: each flow's runs newest first, one partition per flow (a page of
   one flow's history never reads another flow's runs; all flows merge one query per flow).
