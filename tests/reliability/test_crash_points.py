@@ -507,7 +507,7 @@ DYNAMO_DEFAULT = picks(
     [
         (f"trigger:after({RUN_ID}.a.1)", "retried"),  # the run started, its id unrecorded
         ("deliver_edge(b->c)", "lost"),  # mid-propagation of a fan-in
-        ("update_task(c->RETRY_WAIT)", "lost"),  # the retry is the reconciler's to start
+        ("update_attempt(c->RETRY_WAIT)", "lost"),  # the retry is the reconciler's to start
         ("release_slot(", "retried"),  # between the slot and the run's result
     ],
 )
