@@ -82,16 +82,17 @@ class Settler:
                 self.after_settle(p)
                 ctx.event("settle_conflict", {"promise_id": p.id})
                 raise AlreadySettled(conflict_message(p), details={"promise": promise_document(p)})
-            if verdict is pm.Verdict.APPLY and attempt is not None:
+            if verdict is pm.Verdict.APPLY and attempt is not None and _one_write(attempt, req):
                 settled = self._settle_and_finish(attempt, req, now)
                 if settled is not None:
                     return settled
-                attempt = None  # it moved meanwhile: settle the promise alone, then drive the task
-                read = ctx.store.get_promise(promise_id)
+                # it changed since it was read: settle the promise alone, then drive its task
+                attempt, read = None, ctx.store.get_promise(promise_id)
                 if read is None:
                     raise NotFound(f"promise '{promise_id}' does not exist")
                 p = read
                 continue
+            attempt = None
             target = (
                 req
                 if verdict is pm.Verdict.APPLY
@@ -115,16 +116,10 @@ class Settler:
         self, attempt: tuple[Promise, Task, Run], req: pm.SettleRequest, now: int
     ) -> Settled | None:
         """Settle a task's pending attempt promise with a callback's outcome and finish the task
-        in one write, then advance from the finished task. None if the task is not at that
-        attempt, or either record changed since it was read: the caller goes the long way."""
+        in one write, then advance from the finished task. None if either record changed since
+        it was read: the caller goes the long way."""
         p, t, run = attempt
         ctx = self.ctx
-        if (
-            req.state not in (PromiseState.RESOLVED, PromiseState.REJECTED)  # cancels stop a run first
-            or t.state not in ACTIVE_TASK_STATES
-            or t.attempt != p.attempt
-        ):
-            return None
         manifest = ctx.manifest(run.flow, run.flow_version)
         spec = manifest.task(t.key)
         changes = {
@@ -192,6 +187,17 @@ class Settler:
         except StoreConflict as exc:
             cur: Promise = exc.current
             raise AlreadySettled(conflict_message(cur), details={"promise": promise_document(cur)}) from None
+
+
+def _one_write(attempt: tuple[Promise, Task, Run], req: pm.SettleRequest) -> bool:
+    """Whether a settle of ``attempt``'s promise can finish its task in the same write: an
+    outcome (a cancel or a timeout stops the attempt's run first), its task at that attempt."""
+    p, t, _ = attempt
+    return (
+        req.state in (PromiseState.RESOLVED, PromiseState.REJECTED)
+        and t.state in ACTIVE_TASK_STATES
+        and t.attempt == p.attempt
+    )
 
 
 def check_value_size(value: JSON, limit: int) -> None:
