@@ -172,6 +172,22 @@ def test_an_earlier_attempts_promise_stays_readable_after_the_next_claim(store: 
         store.update_promise(first.id, {"state": "RESOLVED"})
 
 
+def test_a_promise_of_its_own_beside_a_tasks_attempt_is_read_and_settled_apart(store: Store) -> None:
+    """An id that does not name a task's current attempt (``<run>.<task>.<attempt>.<n>``, or a
+    standalone id shaped like one) is a promise of its own, whatever the task item holds."""
+    _run(store, Task("r1", "a", W, 0))
+    _, attempt = store.claim_task(
+        "r1", "a", _claim("a", 1), _promise("a", 1), expect_states={W}, expect_attempt=0
+    )
+    for pid in (f"{attempt.id}.3", "r1.a.7", "r1.nokey.1"):
+        own = _promise("a", 1).replace(id=pid)
+        assert store.create_promise(own) == (own, True)
+        assert store.get_promise(pid) == own and store.read_attempt(pid) is None
+        done = store.update_promise(pid, {"state": "RESOLVED", "value": pid, "settled_at": NOW})
+        assert store.get_promise(pid) == done and done.value == pid
+    assert store.get_promise(attempt.id) == attempt  # the attempt's own is untouched
+
+
 # -- records of the previous version (DynamoDB) --------------------------------------------------
 @pytest.fixture(params=["moto", "dynamodb_local"])
 def dynamo(request: pytest.FixtureRequest) -> Iterator[tuple[DynamoStore, Any]]:
