@@ -63,7 +63,7 @@ class Resolver:
         self.telemetry: Any = None
 
     def __call__(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
-        from lambda_resolver.http.invoke import is_http_event
+        from lambda_resolver.http.wire import is_http_event
 
         if is_http_event(event):
             self._learn_url(event)
