@@ -41,14 +41,20 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Chunk:
-    """The children of ``task_key`` from ``offset`` on, handed to another invocation."""
+    """The children of ``task_key`` from ``offset`` on, handed to another invocation.
+    ``finished_at``: the task's ``settled_at`` when its chain began, so a chunk of an earlier
+    finish (the task repaired and finished again since) is stale, not part of the new chain."""
 
     run_id: str
     task_key: str
     offset: int
+    finished_at: int | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"run_id": self.run_id, "task_key": self.task_key, "offset": self.offset}
+        doc: dict[str, Any] = {"run_id": self.run_id, "task_key": self.task_key, "offset": self.offset}
+        if self.finished_at is not None:
+            doc["finished_at"] = self.finished_at
+        return doc
 
     @classmethod
     def from_json(cls, doc: Any) -> Chunk:
@@ -57,12 +63,18 @@ class Chunk:
             not isinstance(doc, Mapping)
             or not isinstance(doc.get("run_id"), str)
             or not isinstance(doc.get("task_key"), str)
-            or not isinstance(doc.get("offset"), int)
-            or isinstance(doc.get("offset"), bool)
+            or not _whole(doc.get("offset"))
             or doc["offset"] < 1
+            or not (doc.get("finished_at") is None or _whole(doc["finished_at"]))
         ):
-            raise ValueError("a fan-out chunk is {run_id: str, task_key: str, offset: int >= 1}")
-        return cls(doc["run_id"], doc["task_key"], doc["offset"])
+            raise ValueError(
+                "a fan-out chunk is {run_id: str, task_key: str, offset: int >= 1, finished_at?: int}"
+            )
+        return cls(doc["run_id"], doc["task_key"], doc["offset"], doc.get("finished_at"))
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 #: Hands a chunk to another invocation, without waiting for it.
@@ -91,8 +103,8 @@ def resume(adv: Advancer, chunk: Chunk) -> str:
     ctx = adv.ctx
     run = ctx.store.get_run(chunk.run_id)
     t = ctx.store.get_task(chunk.run_id, chunk.task_key)
-    if run is None or t is None or not t.state.terminal or t.propagated:
-        return "stale"  # gone, repaired since, or counted off by another chain
+    if run is None or t is None or not t.state.terminal or t.propagated or t.settled_at != chunk.finished_at:
+        return "stale"  # gone, repaired (and maybe finished again) since, or counted off by another chain
     manifest = ctx.manifest(run.flow, run.flow_version)
     if chunk.offset >= len(manifest.children(t.key)):
         return "stale"
@@ -181,7 +193,7 @@ def _hand_on(adv: Advancer, t: Task, offset: int | None) -> None:
             )
         except StoreConflict:
             return  # repaired meanwhile: this chain has nothing left to deliver
-    chunk = Chunk(t.run_id, t.key, offset)
+    chunk = Chunk(t.run_id, t.key, offset, t.settled_at)
     try:
         ctx.handoff(chunk)
     except Exception:  # noqa: BLE001 - the task stays due: the reconciler starts the chain again

@@ -171,7 +171,15 @@ def test_a_stale_chunk_changes_nothing(tmp_path: Path) -> None:
     assert fanout.resume(w.h.engine.advancer, Chunk(w.run.run_id, "root", 2)) == "stale"  # not finished
     assert fanout.resume(w.h.engine.advancer, Chunk("no-such-run", "root", 2)) == "stale"
     w.settle_root()
-    assert fanout.resume(w.h.engine.advancer, Chunk(w.run.run_id, "root", 9)) == "stale"  # past the end
+    finished_at = w.h.task(w.run, "root").settled_at
+    assert (
+        fanout.resume(w.h.engine.advancer, Chunk(w.run.run_id, "root", 9, finished_at)) == "stale"
+    )  # past the end
+    earlier = Chunk(
+        w.run.run_id, "root", 2, (finished_at or 0) - 1
+    )  # a chain of an earlier finish (repaired)
+    assert fanout.resume(w.h.engine.advancer, earlier) == "stale"
+    assert w.h.task(w.run, "c2").state is TaskState.WAITING  # it delivered nothing
     w.drain()
     assert fanout.resume(w.h.engine.advancer, Chunk(w.run.run_id, "root", 2)) == "stale"  # counted off
     w.children_started_once()
@@ -179,10 +187,17 @@ def test_a_stale_chunk_changes_nothing(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "doc",
-    [None, {}, {"run_id": "r", "task_key": "t"}, {"run_id": "r", "task_key": "t", "offset": 0}],
+    [
+        None,
+        {},
+        {"run_id": "r", "task_key": "t"},
+        {"run_id": "r", "task_key": "t", "offset": 0},
+        {"run_id": "r", "task_key": "t", "offset": True},
+        {"run_id": "r", "task_key": "t", "offset": 2, "finished_at": "yesterday"},
+    ],
 )
 def test_a_malformed_chunk_is_refused_with_its_shape(doc: Any) -> None:
-    with pytest.raises(ValueError, match=r"run_id: str, task_key: str, offset: int >= 1"):
+    with pytest.raises(ValueError, match=r"run_id: str, task_key: str, offset: int >= 1, finished_at\?: int"):
         Chunk.from_json(doc)
 
 
