@@ -26,7 +26,7 @@ import contextlib
 import queue
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -126,11 +126,11 @@ def _side_by_side(
     then: Callable[[], None],
 ) -> Next:
     """Deliver (and claim) each child, call ``then`` once all of those writes are done, and start
-    the claimed children. Side by side (at most ``fanout_workers`` at a time) each child is its own
-    delivery, claim and start, so a wide chunk waits for its slowest child, not for all in turn;
-    one after another the claimed children are returned for the caller's loop to start. An error
-    in one child does not stop the others; the first is raised once all are done, and ``then`` is
-    not called."""
+    the claimed children. Side by side (at most ``fanout_workers`` at a time) each child's delivery
+    and claim, then its start, are tasks of one pool, so a wide chunk waits for its slowest child,
+    not for all in turn; one after another the claimed children are returned for the caller's loop
+    to start. An error in one child does not stop the others; the first is raised once all are
+    done, and ``then`` is not called."""
     workers = min(adv.ctx.settings.fanout_workers, len(children))
     if workers <= 1:
         ready: Next = []
@@ -139,6 +139,7 @@ def _side_by_side(
         then()
         return ready
     latch = _Latch(len(children))
+    starts: list[Future[None]] = []
 
     def one(child: str) -> None:
         try:
@@ -146,14 +147,16 @@ def _side_by_side(
         except BaseException:
             latch.count(ok=False)
             raise
+        # Its start queues behind the chunk's other deliveries: the claims come first, so the
+        # next chunk is handed on early and its invocation overlaps this one's starts.
+        starts.append(pool.submit(adv.run_loop, run, manifest, ready))
         latch.count(ok=True)
-        adv.run_loop(run, manifest, ready)
 
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lakehook-fanout") as pool:
-        futures = [pool.submit(one, child) for child in children]
+        deliveries = [pool.submit(one, child) for child in children]
         if latch.wait():
             then()  # the children's starts go on meanwhile
-    for future in futures:
+    for future in [*deliveries, *starts]:
         future.result()
     return []
 
