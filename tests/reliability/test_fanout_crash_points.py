@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -31,7 +32,7 @@ from lambda_resolver.core.ids import idempotency_token, task_promise_id
 from lambda_resolver.core.models import PromiseState, RunState, TaskState
 from lambda_resolver.core.store import Store
 
-from support.crash import Crash, CrashingLauncher, CrashingStore, Faults, SqliteBackend
+from support.crash import Crash, CrashingLauncher, CrashingStore, DynamoBackend, Faults, SqliteBackend
 from support.fakes import FakeLauncher
 from support.flows import flow, job_task
 from support.harness import SETTINGS, Harness
@@ -47,8 +48,8 @@ STEPS: tuple[str, ...] = ("publish", "start", "callback root", "chunks", *(f"cal
 
 
 class Life:
-    def __init__(self, path: Path, crash_after: int | None = None, mode: str = "retried") -> None:
-        self.backend = SqliteBackend(path)
+    def __init__(self, backend: Path | Any, crash_after: int | None = None, mode: str = "retried") -> None:
+        self.backend = SqliteBackend(backend) if isinstance(backend, Path) else backend
         self.faults = Faults(crash_after)
         self.fake, self.clock, self.mode = FakeLauncher(), FakeClock(), mode
         self.events: list[Chunk] = []  # Lambda's queue of asynchronous invokes: outlives a crash
@@ -225,4 +226,18 @@ def test_a_crash_between_hand_offs_restarts_the_chain_from_the_reconciler(
     life = Life(tmp_path / "lh.db", n, "lost")
     life.live()
     assert life.faults.crashed is not None and life.crashed_events == []  # nothing was handed on
+    assert life.problems() == []
+
+
+@pytest.mark.parametrize("mode", ["retried", "lost"])
+@pytest.mark.parametrize(
+    "after", ["update_task(c3->TRIGGERING)", "deliver_edge(root->c4)", "complete_propagation(root)"]
+)
+def test_telling_crash_points_of_a_chunked_fan_out_on_dynamodb(
+    ops: list[str], after: str, mode: str, dynamo_backend: DynamoBackend
+) -> None:
+    """Between two hand-offs, inside the last chunk, right after the parent is counted off (moto)."""
+    life = Life(dynamo_backend, ops.index(after) + 1, mode)
+    life.live()
+    assert life.faults.crashed is not None and life.faults.crashed.op == after
     assert life.problems() == []
