@@ -17,8 +17,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
@@ -108,9 +107,9 @@ def _pattern(rule: str) -> re.Pattern[str]:
     return re.compile("^" + "".join(pieces) + "$")
 
 
-@dataclass(frozen=True)
-class Entry:
-    """One route as the gate sees it."""
+class Entry(NamedTuple):
+    """One route as the gate sees it (a NamedTuple: cheaper to define than a dataclass, on the
+    callback path)."""
 
     method: str
     rule: str
