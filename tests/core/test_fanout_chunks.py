@@ -225,3 +225,21 @@ def _wait_for(check: Any, timeout_s: float = 10.0) -> None:
             return
         done.wait(0.01)
     raise AssertionError("timed out waiting")
+
+
+def test_a_counted_off_parent_left_due_by_a_racing_hand_off_is_cleared_by_the_reconciler(
+    tmp_path: Path,
+) -> None:
+    hour = 3_600_000  # the running children are not due meanwhile: only the parent is
+    w = Wide(tmp_path, 4, inline=2, workers=1, check_interval_ms=hour)
+    w.settle_root()
+    w.drain()
+    root = w.h.task(w.run, "root")
+    assert root.propagated and root.due_at is None
+    # A second chain kept it due just after the first one counted it off.
+    w.h.ctx.writes.set_task_fields(
+        w.run.run_id, "root", {"due_at": w.h.clock.now()}, while_in=root.state, attempt=root.attempt
+    )
+    assert w.h.engine.reconcile() == {"stale": 1}
+    assert w.h.task(w.run, "root").due_at is None
+    assert w.h.engine.reconcile() == {}  # not found again, pass after pass
