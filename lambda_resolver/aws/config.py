@@ -160,6 +160,11 @@ class AwsConfig:
                     timings[field] = int(float(env[var]) * scale)
                 except ValueError:
                     raise ConfigError(f"{var} must be a number of seconds, got {env[var]!r}") from None
+        if env.get("LAKEHOOK_FANOUT_INLINE"):
+            raw = env["LAKEHOOK_FANOUT_INLINE"]
+            if not raw.isdigit() or int(raw) < 1:
+                raise ConfigError(f"LAKEHOOK_FANOUT_INLINE must be a whole number >= 1, got {raw!r}")
+            timings["fanout_inline"] = int(raw)
         return cls(
             store=env.get("LAKEHOOK_STORE") or f"dynamodb://{env['LAKEHOOK_TABLE']}",
             signing_secret=env["LAKEHOOK_SIGNING_KEYS_SECRET"],

@@ -6,6 +6,8 @@ One function serves four doors, told apart by the event's shape:
 - an EventBridge scheduled event → reconciler passes (:mod:`.doors`);
 - ``{"lakehook_delivery": {"kind", "id", "attempt"}}`` → one completion-webhook attempt the
   function handed itself (:mod:`.doors`);
+- ``{"lakehook_fanout": {"run_id", "task_key", "offset"}}`` → one chunk of a wide fan-out the
+  function handed itself (:mod:`.doors`);
 - anything else — a direct ``lambda:InvokeFunction`` by an IAM-authorised operator → the
   operator door (``{"lakehook": "<action>", ...}``).
 
@@ -61,7 +63,7 @@ class Resolver:
         self.telemetry: Any = None
 
     def __call__(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
-        from lambda_resolver.http.invoke import is_http_event
+        from lambda_resolver.http.wire import is_http_event
 
         if is_http_event(event):
             self._learn_url(event)
@@ -75,6 +77,8 @@ class Resolver:
                 return doors.reconcile(self._services.get_engine(), context)
             if doors.is_delivery(event):
                 return doors.deliver(self._services.get_engine(), event["lakehook_delivery"])
+            if doors.is_fanout(event):
+                return doors.fanout(self._services.get_engine(), event["lakehook_fanout"])
             return handler(event, context)
         finally:
             if self.telemetry is not None and self.telemetry.metrics.metric_set:
@@ -120,7 +124,9 @@ class Resolver:
             event=self.telemetry,
         )
         engine.ctx.notifier = HttpNotifier(receivers, documents_of(engine))
-        engine.ctx.dispatch = doors.self_invoker(self.environ, context, self._invoker)
+        send = doors.self_invoke(self.environ, context, self._invoker)  # one client for both
+        engine.ctx.dispatch = doors.delivery_dispatch(send)
+        engine.ctx.handoff = doors.fanout_handoff(send)
         return engine
 
     def _learn_url(self, event: Mapping[str, Any]) -> None:

@@ -9,12 +9,10 @@ operations — and never scans the run.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from lambda_resolver.core import attempts, notifications, repair_plan
+from lambda_resolver.core import attempts, fanout, notifications, repair_plan
 from lambda_resolver.core import task_machine as tm
 from lambda_resolver.core.context import Context, log
 from lambda_resolver.core.errors import LaunchError, StoreConflict
@@ -86,17 +84,6 @@ class Advancer:
         for t in finished:
             self._complete(run, manifest, t)
 
-    def _side_by_side(self, work: Callable[[Any], None], items: Sequence[Any]) -> None:
-        """Run ``work`` for each item side by side (at most ``fanout_workers`` at a time): the
-        children one settle reaches are each their own delivery, claim, promise and run-now, so a
-        wide fan-out waits for its slowest child, not for all of them in turn. An error in one
-        does not stop the others; the first is raised once all are done."""
-        workers = min(self.ctx.settings.fanout_workers, len(items))
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lakehook-fanout") as pool:
-            futures = [pool.submit(work, item) for item in items]
-        for future in futures:
-            future.result()
-
     def step(
         self,
         run: Run,
@@ -130,8 +117,9 @@ class Advancer:
                 return self._move(t, T.CANCELED, {"settled_at": self.ctx.now()})
             return self._claim(spec, t, t.attempt + 1) if (t.due_at or 0) <= self.ctx.now() else []
         if not t.propagated:
-            ready = self._propagate(run, manifest, t)
-            finished.append(t)
+            ready, whole = fanout.propagate(self, run, manifest, t)
+            if whole:  # else the invocation of its last chunk counts it off
+                finished.append(t)
             return ready
         return []
 
@@ -253,21 +241,19 @@ class Advancer:
         return [Moved(moved)]
 
     # -- finished → dependents ---------------------------------------------------------------------
-    def _propagate(self, run: Run, manifest: FlowManifest, t: Task) -> Next:
-        """Deliver this task's outcome to each dependent — O(out-degree) — and claim (or skip)
-        those it made ready; :meth:`_complete` then counts it off. With several dependents, each
-        one's delivery, claim and start go side by side (:meth:`_side_by_side`)."""
-        children = manifest.children(t.key)
-        if len(children) > 1 and self.ctx.settings.fanout_workers > 1:
-            self._side_by_side(
-                lambda child: self._loop(run, manifest, self._deliver(run, manifest, t, child), {}),
-                children,
-            )
-            return []
-        ready: Next = []
-        for child in children:
-            ready.extend(self._deliver(run, manifest, t, child))
-        return ready
+    # A finished task's outcome goes to its dependents — O(out-degree) — in bounded chunks, side
+    # by side, the rest handed to other invocations (core/fanout.py); the last chunk counts it off.
+    def deliver(self, run: Run, manifest: FlowManifest, t: Task, child: str) -> Next:
+        """Deliver ``t``'s outcome to ``child`` and claim (or skip) it if ready (:mod:`.fanout`)."""
+        return self._deliver(run, manifest, t, child)
+
+    def run_loop(self, run: Run, manifest: FlowManifest, work: Next) -> None:
+        """Step ``work`` and what it makes ready until nothing moves (:mod:`.fanout`)."""
+        self._loop(run, manifest, work, {})
+
+    def count_off(self, run: Run, manifest: FlowManifest, t: Task) -> None:
+        """Count a task whose every edge was delivered off as propagated (:mod:`.fanout`)."""
+        self._complete(run, manifest, t)
 
     def _deliver(self, run: Run, manifest: FlowManifest, t: Task, child: str) -> Next:
         """Deliver ``t``'s outcome to ``child``; claim (or skip) it if that was its last one."""

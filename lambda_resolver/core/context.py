@@ -39,6 +39,9 @@ class Settings:
     # children one settle reaches are delivered, claimed and started side by side, this many at
     # a time (1: one after another); DynamoDB requests wait on the network, not on each other
     fanout_workers: int = 16
+    # children one invocation delivers itself; the rest go to other invocations in chunks of as
+    # many (core/fanout.py), so no invocation's work grows with the out-degree
+    fanout_inline: int = 100
 
 
 Event = Callable[[str, dict[str, Any]], None]
@@ -56,6 +59,9 @@ class Notifier(Protocol):
         """Why ``url`` cannot be a ``notify_url`` here (what to configure), or None if it can."""
         ...
 
+
+#: Hands a chunk of a wide fan-out (a ``core.fanout.Chunk``) to another invocation, without waiting.
+Handoff = Callable[[Any], None]
 
 #: Hands a claimed notification attempt (kind, record id, attempt) to a worker, without waiting.
 Dispatch = Callable[[str, str, int], None]
@@ -75,6 +81,7 @@ class Context:
     event: Event = _no_event  # metrics and logs hang off this
     notifier: Notifier | None = None
     dispatch: Dispatch | None = None  # None: the reconciler sends notifications itself
+    handoff: Handoff | None = None  # None: a wide fan-out's chunks run in turn in the same call
     _manifests: dict[tuple[str, int], FlowManifest] = field(default_factory=dict)
 
     def now(self) -> int:

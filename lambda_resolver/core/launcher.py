@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True)
@@ -55,41 +55,4 @@ class Launcher(Protocol):
 
     def get_run(self, databricks_run_id: int) -> RunStatus:
         """Read a run's state and, once it ended, its output. Raises LaunchError."""
-        ...
-
-
-@dataclass(frozen=True)
-class TaskOutput:
-    """One task run of a Databricks run, as ``runs/get-output`` gives it: what a person reads
-    when a task failed (the error, its trace, the task's log)."""
-
-    task_key: str
-    databricks_run_id: int
-    life: str
-    result: str | None = None
-    message: str = ""
-    error: str | None = None
-    error_trace: str | None = None
-    logs: str | None = None
-    logs_truncated: bool = False
-
-
-@dataclass(frozen=True)
-class RunOutput:
-    """A Databricks run and the output of each of its task runs."""
-
-    life: str
-    result: str | None = None
-    message: str = ""
-    run_page_url: str | None = None
-    tasks: tuple[TaskOutput, ...] = ()
-
-
-@runtime_checkable
-class OutputReader(Protocol):
-    """A launcher that can also read a run's output, for ``GET /v1/runs/{id}/tasks/{key}/logs``.
-    Kept apart from :class:`Launcher` so a launcher without it still launches."""
-
-    def get_output(self, databricks_run_id: int) -> RunOutput:
-        """``runs/get`` and ``runs/get-output`` of each task run. Raises LaunchError."""
         ...

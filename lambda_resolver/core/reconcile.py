@@ -68,6 +68,9 @@ class Reconciler:
         t = ctx.store.get_task(item.id, item.task_key)
         if run is None or t is None or t.due_at is None or t.due_at > now:
             return "stale"
+        if t.state.terminal and t.propagated:  # a fan-out's last chunk won the race to keep it due
+            self._reschedule_task(t.run_id, t.key, t.attempt, t.state, None)
+            return "stale"
         if t.state is TaskState.RUNNING and t.promise_id:
             p = ctx.store.get_promise(t.promise_id)
             if p is not None and p.state is PromiseState.PENDING:
@@ -109,7 +112,9 @@ class Reconciler:
         due, so a record left due would be read in a tight loop, hundreds of times a minute."""
         return min(now + self.ctx.settings.check_interval_ms, p.timeout_at)
 
-    def _reschedule_task(self, run_id: str, key: str, attempt: int, state: TaskState, due: int) -> None:
+    def _reschedule_task(
+        self, run_id: str, key: str, attempt: int, state: TaskState, due: int | None
+    ) -> None:
         with contextlib.suppress(StoreConflict):  # it moved on meanwhile: nothing to reschedule
             self.ctx.writes.set_task_fields(run_id, key, {"due_at": due}, while_in=state, attempt=attempt)
 

@@ -18,11 +18,13 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from lambda_resolver.core.errors import LaunchError
-from lambda_resolver.core.launcher import Launched, RunOutput, RunStatus, TaskOutput, TriggerRequest
+from lambda_resolver.core.launcher import Launched, RunStatus, TriggerRequest
 from lambda_resolver.databricks.run_state import ENDED, decode_output, life_result_message, output_task_ids
 
 if TYPE_CHECKING:
     from databricks.sdk import WorkspaceClient
+
+    from lambda_resolver.core.run_output import RunOutput
 
 log = logging.getLogger("lakehook.databricks")
 
@@ -133,6 +135,8 @@ class SdkLauncher:
         """``runs/get``, then ``runs/get-output`` of each task run that ended: its error, trace and
         logs (what a person reads when a task failed). A task run still going has no output yet."""
         from databricks.sdk import errors
+
+        from lambda_resolver.core.run_output import RunOutput, TaskOutput
 
         w = self.client()
         try:

@@ -15,9 +15,9 @@ comparison and an HMAC, never a JSON parse.
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
@@ -107,9 +107,9 @@ def _pattern(rule: str) -> re.Pattern[str]:
     return re.compile("^" + "".join(pieces) + "$")
 
 
-@dataclass(frozen=True)
-class Entry:
-    """One route as the gate sees it."""
+class Entry(NamedTuple):
+    """One route as the gate sees it (a NamedTuple: cheaper to define than a dataclass, on the
+    callback path)."""
 
     method: str
     rule: str
@@ -130,11 +130,33 @@ def body_size(event: Mapping[str, Any]) -> int:
 
 
 class Api:
-    """A ``Router`` and the (method, pattern, body cap, guard) of every route on it."""
+    """A ``Router`` and the (method, pattern, body cap, guard) of every route on it, and routes
+    registered only when first needed (:meth:`defer`)."""
 
     def __init__(self) -> None:
         self.router = Router()  # type: ignore[no-untyped-call]
         self._table: list[Entry] = []
+        self._deferred: list[Callable[[Api], None]] = []
+        self._lock = threading.Lock()
+
+    def defer(self, register: Callable[[Api], None]) -> None:
+        """Register routes with ``register(api)`` on first need (:meth:`complete`), not now: the
+        operator door's models cost a callback container milliseconds it never uses."""
+        self._deferred.append(register)
+
+    def serves(self, method: str, path: str) -> bool:
+        """Whether a route registered so far serves ``method path``."""
+        return any(e.method == method and e.pattern.match(path) for e in self._table)
+
+    def complete(self, app: Any) -> None:
+        """Register the deferred routes, each on its own router included in ``app`` (a resolver
+        matches against its current route lists on every request). Idempotent, thread-safe."""
+        with self._lock:
+            while self._deferred:
+                more = Api()
+                self._deferred.pop(0)(more)
+                self._table.extend(more._table)
+                app.include_router(more.router)
 
     def route(
         self,

@@ -28,14 +28,13 @@ from aws_lambda_powertools.event_handler.api_gateway import ApiGatewayResolver
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 
 import lambda_resolver
-from lambda_resolver.http import routes_callback, routes_operator
+from lambda_resolver.http import routes_callback
 from lambda_resolver.http.api import Api, responses
 from lambda_resolver.http.auth import OPERATOR_HEADER
 from lambda_resolver.http.errors import MethodNotAllowed, RouteNotFound, error_response, internal
-from lambda_resolver.http.invoke import handle_operator_event, is_http_event
 from lambda_resolver.http.models import Health
 from lambda_resolver.http.services import Services
-from lambda_resolver.http.wire import dumps, json_response, loads_strict
+from lambda_resolver.http.wire import dumps, is_http_event, json_response, loads_strict
 
 log = logging.getLogger("lakehook")
 
@@ -102,10 +101,18 @@ def quiet_powertools() -> None:
 
 
 def build_api(services: Services, app: ApiGatewayResolver) -> Api:
-    """Every route, on a fresh :class:`Api` (the same routes whatever the resolver kind)."""
+    """Every route, on a fresh :class:`Api` (the same routes whatever the resolver kind). The
+    operator routes and their models are registered on the first request no callback route serves
+    (or for ``/openapi.json``): a container that only answers callbacks never builds them."""
     api = Api()
     routes_callback.register(api, services)
-    routes_operator.register(api, services)
+
+    def operator_routes(more: Api) -> None:
+        from lambda_resolver.http import routes_operator
+
+        routes_operator.register(more, services)
+
+    api.defer(operator_routes)
     schema: list[str] = []  # built on first request: it costs tens of milliseconds
 
     @api.get("/healthz", summary="Liveness", tags=["meta"], responses=responses({200: Health}))
@@ -124,6 +131,9 @@ def build_api(services: Services, app: ApiGatewayResolver) -> Api:
 def openapi_document(app: ApiGatewayResolver) -> str:
     """The OpenAPI 3.1 document of ``app``: routes, bodies, answers, security schemes — no secrets
     (it is built from code only, never from :class:`Services`)."""
+    api = getattr(app, GATE, None)
+    if isinstance(api, Api):
+        api.complete(app)  # every route, the deferred ones too
     text = app.get_openapi_json_schema(
         title=TITLE,
         version=lambda_resolver.__version__,
@@ -181,6 +191,8 @@ def _gate(app: ApiGatewayResolver, event: Mapping[str, Any], method: str, path: 
     stage = (event.get("requestContext") or {}).get("stage")
     if isinstance(stage, str) and stage != "$default" and path.startswith(f"/{stage}/"):
         path = path[len(stage) + 1 :]  # an API Gateway stage prefix, as powertools strips it
+    if not api.serves(method, path):
+        api.complete(app)  # not a callback: the operator routes (or a 404/405 that needs them all)
     try:
         api.gate(event, method, path)
     except Exception as exc:  # noqa: BLE001 - every refusal goes through the one error mapping
@@ -199,6 +211,8 @@ def make_handler(
     def handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
         if is_http_event(event):
             return handle(event, context, app)
+        from lambda_resolver.http.invoke import handle_operator_event  # the operator door's models
+
         return handle_operator_event(event, services)
 
     return handler

@@ -27,36 +27,12 @@ from lambda_resolver.core.errors import BadRequest
 from lambda_resolver.core.models import PromiseState, RunState
 from lambda_resolver.http import operations as ops
 from lambda_resolver.http.errors import error_document
-from lambda_resolver.http.models import (
-    MAX_TIMEOUT_S,
-    CreatePromiseBody,
-    Cursor,
-    ErrorInfo,
-    FlowName,
-    IdStr,
-    RepairRunBody,
-    Seconds,
-    StartRunBody,
-    Strict,
-)
+from lambda_resolver.http.models import MAX_TIMEOUT_S, Cursor, ErrorInfo, FlowName, IdStr, Seconds, Strict
+from lambda_resolver.http.operator_models import CreatePromiseBody, RepairRunBody, StartRunBody
 from lambda_resolver.http.services import Services
+from lambda_resolver.http.wire import ACTION_KEY, is_http_event
 
-ACTION_KEY = "lakehook"
-
-
-def is_http_event(event: object) -> bool:
-    """Whether ``event`` came through a Function URL or API Gateway (not a direct invocation).
-
-    HTTP events (payload 2.0, and REST/1.0 for good measure) carry ``requestContext`` with the
-    request's method; a direct operator invocation carries ``"lakehook": "<action>"`` instead.
-    """
-    if not isinstance(event, Mapping) or ACTION_KEY in event:
-        return False
-    context = event.get("requestContext")
-    if not isinstance(context, Mapping):
-        return False
-    http = context.get("http")
-    return (isinstance(http, Mapping) and "method" in http) or "httpMethod" in event
+__all__ = ["ACTION_KEY", "handle_operator_event", "is_http_event"]
 
 
 class _RunRef(Strict):

@@ -1,4 +1,6 @@
-"""Request bodies (validated) and answer documents (described in ``/openapi.json``).
+"""Request bodies (validated) and answer documents (described in ``/openapi.json``) of the
+callback door and the webhook, and the types both doors share; the operator door's are in
+:mod:`.operator_models`, built only with its routes.
 
 Request models forbid unknown fields, so a typo (``param`` for ``params``) is a 422 rather than
 a silently ignored setting. Ids are checked by the core (400 ``invalid_id``); the pattern is
@@ -10,9 +12,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from lambda_resolver.core.models import PromiseState, RunState, TaskState
+from lambda_resolver.core.models import PromiseState
 
 ID_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
 MAX_TIMEOUT_S = 7 * 24 * 3600
@@ -53,7 +55,15 @@ Url = Annotated[
 ]
 
 
-class Strict(BaseModel):
+class Model(BaseModel):
+    """Every model of the API. Its validator and schema are built on first use, not when the class
+    is (``defer_build``): a callback container builds the one body it validates, and the answer
+    models, which only document, are built for ``/openapi.json``."""
+
+    model_config = ConfigDict(defer_build=True)
+
+
+class Strict(Model):
     """A request body: unknown fields are refused."""
 
     model_config = ConfigDict(extra="forbid")
@@ -93,47 +103,15 @@ class HeartbeatBody(Strict):
     extend_s: Annotated[float, Field(gt=0, le=MAX_TIMEOUT_S), BeforeValidator(_not_bool)] | None = None
 
 
-# -- the operator door -----------------------------------------------------------------------------
-class StartRunBody(Strict):
-    """``POST /v1/runs``. The same ``run_id`` again returns the run it started (200)."""
-
-    flow: FlowName
-    run_id: IdStr | None = None
-    params: dict[str, Any] = Field(default_factory=dict)
-    notify_url: Url | None = None
-
-
-class JobSpec(Strict):
-    """The job a standalone promise starts: a Databricks ``job_id`` or a bundle ``job_key``."""
-
-    job_id: Annotated[int, Field(gt=0), BeforeValidator(_not_bool)] | None = None
-    job_key: str | None = Field(default=None, min_length=1, max_length=256)
-    params: dict[str, Any] = Field(default_factory=dict)
-
-    @model_validator(mode="after")
-    def _one_job(self) -> JobSpec:
-        if (self.job_id is None) == (self.job_key is None):
-            raise ValueError("give exactly one of job_id and job_key")
-        return self
-
-
-class CreatePromiseBody(Strict):
-    """``POST /v1/promises``: a standalone promise, optionally starting one job for it."""
-
-    id: IdStr
-    timeout_s: Annotated[int, Field(ge=1, le=MAX_TIMEOUT_S), BeforeValidator(_not_bool)] | None = None
-    job: JobSpec | None = None
-    notify_url: Url | None = None
-
-
-class WebhookRun(BaseModel):
+# -- the Databricks webhook --------------------------------------------------------------------------
+class WebhookRun(Model):
     """The run a notification is about; task-level events add the job run as ``parent_run_id``."""
 
     run_id: int | str | None = None
     parent_run_id: int | str | None = None
 
 
-class WebhookPayload(BaseModel):
+class WebhookPayload(Model):
     """A Databricks job notification. Only a hint: the resolver re-reads the run."""
 
     model_config = ConfigDict(extra="allow")
@@ -143,7 +121,7 @@ class WebhookPayload(BaseModel):
 
 
 # -- answers (documentation) ---------------------------------------------------------------------
-class ErrorDetail(BaseModel):
+class ErrorDetail(Model):
     """A stable ``code``, a message for people, and details that depend on the code."""
 
     model_config = ConfigDict(extra="allow")
@@ -152,13 +130,13 @@ class ErrorDetail(BaseModel):
     message: str
 
 
-class ErrorBody(BaseModel):
+class ErrorBody(Model):
     """Every error answer: ``{"error": {"code", "message", ...details}}``."""
 
     error: ErrorDetail
 
 
-class PromiseDocument(BaseModel):
+class PromiseDocument(Model):
     """A promise: its state, value or error, times (ISO 8601 UTC, ms) and its task or job run."""
 
     id: str
@@ -181,142 +159,19 @@ class ConflictDetail(ErrorDetail):
     promise: PromiseDocument
 
 
-class ConflictBody(BaseModel):
+class ConflictBody(Model):
     """409: the promise was settled differently (or timed out); the stored promise is attached."""
 
     error: ConflictDetail
 
 
-class RepairRunBody(Strict):
-    """``POST /v1/runs/{id}/repair``, as Databricks' ``runs/repair`` (all optional): with neither
-    ``rerun_tasks`` nor ``rerun_all_failed_tasks``, every task that did not succeed reruns."""
-
-    rerun_tasks: list[Annotated[str, Field(min_length=1, max_length=100)]] | None = Field(
-        default=None, max_length=10_000, description="The tasks to rerun, by key."
-    )
-    rerun_all_failed_tasks: bool = False
-    rerun_dependent_tasks: bool = Field(
-        default=False, description="Rerun the dependents of the rerun tasks even if they succeeded."
-    )
-    latest_repair_id: Annotated[int, Field(ge=1), BeforeValidator(_not_bool)] | None = Field(
-        default=None, description="The run's latest_repair_id: required after its first repair."
-    )
-    params: dict[str, Any] = Field(
-        default_factory=dict, description="Flow parameters for the rerun tasks, over the run's own."
-    )
-
-
-class TaskDocument(BaseModel):
-    """One task of a run: its state, attempt, value or error, Databricks run and timings."""
-
-    task_key: str
-    state: TaskState
-    attempt: int
-    promise_id: str | None
-    value: Any = None
-    error: dict[str, Any] | None
-    databricks_run_id: int | None
-    run_page_url: str | None
-    triggered_at: str | None
-    settled_at: str | None
-    outcome: str | None = Field(default=None, description="A condition task's outcome: true/false.")
-    value_omitted: bool | None = Field(
-        default=None,
-        description="true: the value was left out of this run document (see /v1/runs/{id}/tasks/{task_key}).",
-    )
-
-
-class RunTriggerDocument(BaseModel):
-    """What started a run: ``manual``, or a schedule's slot and the slots skipped before it."""
-
-    type: str = Field(description="manual | schedule | periodic")
-    slot: str | None = Field(description="The slot (ISO 8601 UTC) a scheduled run is for; null if manual.")
-    skipped: int = Field(description="Slots missed before this one that did not run (no backfill).")
-
-
-class RunSummary(BaseModel):
-    """A flow run without its tasks."""
-
-    run_id: str
-    flow: str
-    flow_version: int
-    state: RunState
-    params: dict[str, str]
-    created_at: str
-    ended_at: str | None
-    repair_count: int = Field(default=0, description="How often the run was repaired.")
-    latest_repair_id: int | None = Field(
-        default=None, description="The latest repair; a further repair must name it (null: none yet)."
-    )
-    trigger: RunTriggerDocument
-    notify_url: str | None = None
-
-
-class RunDocument(RunSummary):
-    """A flow run and every task, in the flow's order (what `lakehook status --json` prints)."""
-
-    tasks: list[TaskDocument]
-
-
-class RunList(BaseModel):
-    """A page of runs, newest first; pass ``next_cursor`` as ``cursor`` for the next (null: none).
-    ``truncated``: the page ended early so the answer fits Lambda's limit; the cursor goes on."""
-
-    runs: list[RunSummary]
-    next_cursor: str | None
-    truncated: bool | None = None
-
-
-class FlowSummary(BaseModel):
-    """The latest version of a flow, counted."""
-
-    name: str
-    version: int
-    display_name: str
-    tasks: int
-    jobs: int
-    parameters: dict[str, str]
-    source: str
-
-
-class FlowList(BaseModel):
-    """Every published flow."""
-
-    flows: list[FlowSummary]
-
-
-class Published(BaseModel):
-    """The version a publish stored."""
-
-    flow: str
-    version: int
-
-
-class ScheduleDocument(BaseModel):
-    """A flow's schedule and lakehook's switch for it; ``next_at`` is null while paused."""
-
-    flow: str
-    schedule: dict[str, Any] | None = Field(
-        description="The flow job's schedule: {kind: schedule, quartz_cron_expression, timezone_id} "
-        "or {kind: periodic, interval, unit}; null if the flow has none."
-    )
-    active: bool
-    next_at: str | None
-
-
-class ScheduleList(BaseModel):
-    """Every flow that has (or had) a schedule, by flow."""
-
-    schedules: list[ScheduleDocument]
-
-
-class WebhookAnswer(BaseModel):
+class WebhookAnswer(Model):
     """Always 202 ``{"accepted": true}``: the notification is taken as a hint, nothing is echoed."""
 
     accepted: bool
 
 
-class Health(BaseModel):
+class Health(Model):
     """Alive."""
 
     ok: bool

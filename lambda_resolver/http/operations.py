@@ -10,14 +10,13 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lambda_resolver.core import notifications
 from lambda_resolver.core.engine import Engine, promise_document
 from lambda_resolver.core.errors import BadRequest, UnknownFlow
 from lambda_resolver.core.history import cursor_of
 from lambda_resolver.core.ids import check_id
-from lambda_resolver.core.manifest_checks import parse_manifest
 from lambda_resolver.core.models import JSON, PromiseState, RunState
 from lambda_resolver.http.documents import (
     MAX_ANSWER_BYTES,
@@ -29,8 +28,11 @@ from lambda_resolver.http.documents import (
     task_of_run,
 )
 from lambda_resolver.http.errors import ParamsTooLarge
-from lambda_resolver.http.models import CreatePromiseBody, RepairRunBody, StartRunBody, WebhookPayload
 from lambda_resolver.http.services import Services
+
+if TYPE_CHECKING:  # the operator models are built only with the operator routes (see .app)
+    from lambda_resolver.http.models import WebhookPayload
+    from lambda_resolver.http.operator_models import CreatePromiseBody, RepairRunBody, StartRunBody
 
 Answer = tuple[int, dict[str, Any]]
 
@@ -186,6 +188,8 @@ def heartbeat(
 def publish(engine: Engine, manifest: Mapping[str, Any], *, production: bool = False) -> Answer:
     """Store a compiled flow (``FlowManifest.to_dict`` shape) as its next version; ``production``:
     the bundle target is ``mode: production`` (a first schedule then starts active)."""
+    from lambda_resolver.core.manifest_checks import parse_manifest  # publishing only: off the callback path
+
     parsed = parse_manifest(manifest)
     stored = engine.publish(parsed, production=production)
     return 201, {"flow": stored.name, "version": stored.version}

@@ -17,14 +17,10 @@ from lambda_resolver.core.models import RunState
 from lambda_resolver.http import operations as ops
 from lambda_resolver.http.api import OPERATOR_SECURITY, Api, responses
 from lambda_resolver.http.auth import require_operator
-from lambda_resolver.http.models import (
-    BlankIsNone,
+from lambda_resolver.http.models import BlankIsNone, Cursor, ErrorBody, FlowName, PromiseDocument
+from lambda_resolver.http.operator_models import (
     CreatePromiseBody,
-    Cursor,
-    ErrorBody,
     FlowList,
-    FlowName,
-    PromiseDocument,
     Published,
     RepairRunBody,
     RunDocument,

@@ -14,7 +14,7 @@ from typing import Any
 from lambda_resolver.core.engine import Engine
 from lambda_resolver.core.errors import NotFound
 from lambda_resolver.core.ids import check_id, task_promise_id
-from lambda_resolver.core.launcher import OutputReader
+from lambda_resolver.core.run_output import OutputReader
 
 
 def task_logs(engine: Engine, run_id: str, task_key: str, attempt: int | None) -> tuple[int, dict[str, Any]]:

@@ -19,6 +19,22 @@ from aws_lambda_powertools.event_handler import Response
 from lambda_resolver.core.ids import check_id
 
 JSON_TYPE = "application/json"
+ACTION_KEY = "lakehook"  # a direct operator invocation: {"lakehook": "<action>", ...}
+
+
+def is_http_event(event: object) -> bool:
+    """Whether ``event`` came through a Function URL or API Gateway (not a direct invocation).
+
+    HTTP events (payload 2.0, and REST/1.0 for good measure) carry ``requestContext`` with the
+    request's method; a direct operator invocation carries ``"lakehook": "<action>"`` instead.
+    """
+    if not isinstance(event, Mapping) or ACTION_KEY in event:
+        return False
+    context = event.get("requestContext")
+    if not isinstance(context, Mapping):
+        return False
+    http = context.get("http")
+    return (isinstance(http, Mapping) and "method" in http) or "httpMethod" in event
 
 
 def _no_constants(name: str) -> Any:

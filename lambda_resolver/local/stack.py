@@ -84,6 +84,7 @@ class LocalStack:
         self.store: Any = None
         self.notify_secret = ""  # signs completion webhooks to loopback receivers (set on start)
         self._delivery: Any = None
+        self._fanout: Any = None
         self._bundle_mtime = 0.0
         self._lock_fd: int | None = None
         self._stopped = False
@@ -150,6 +151,7 @@ class LocalStack:
 
     def _engine(self, signer: Any, ws_token: str) -> Any:
         from lambda_resolver.core.context import Settings
+        from lambda_resolver.core.fanout import FanoutWorker
         from lambda_resolver.core.notifications import DeliveryWorker
         from lambda_resolver.databricks.launcher import SdkLauncher
         from lambda_resolver.delivery import HttpNotifier
@@ -167,6 +169,8 @@ class LocalStack:
         # callback's request path, never in the reconciler's way.
         engine.ctx.notifier = HttpNotifier(self.notify_secret, documents_of(engine))
         engine.ctx.dispatch = self._delivery = DeliveryWorker(engine.ctx)
+        # A wide fan-out's later chunks go to a worker thread, as on AWS to another invocation.
+        engine.ctx.handoff = self._fanout = FanoutWorker(engine.advancer)
         return engine
 
     def _event(self, name: str, fields: dict[str, Any]) -> None:
@@ -279,6 +283,8 @@ class LocalStack:
             thread.join(5)
         if self._delivery is not None:
             self._delivery.close()
+        if self._fanout is not None:
+            self._fanout.close()
         # The workspace's state file closes first: the executor's close cancels active runs, and a
         # clean stop must leave them to be resumed on the next start, as a kill does.
         if self.workspace is not None:

@@ -21,7 +21,7 @@ BENCH = ROOT / "bench" / "aws_cold_start.py"
 def test_the_quick_cold_start_benchmark_writes_positive_figures(tmp_path: Path) -> None:
     out = tmp_path / "aws.json"
     proc = subprocess.run(
-        [sys.executable, str(BENCH), "--quick", "--out", str(out)],
+        [sys.executable, str(BENCH), "--quick", "--out", str(out), "--modules-dir", str(tmp_path)],
         capture_output=True,
         text=True,
         check=False,
@@ -50,6 +50,15 @@ def test_the_quick_cold_start_benchmark_writes_positive_figures(tmp_path: Path) 
     assert all(first[k]["median_ms"] > 0 for k in ("import_handler", "first_event", "total", "second_event"))
     calls = callback["aws_calls"]["first_event"]
     assert calls["GetSecretValue"] >= 1 and calls["UpdateItem"] >= 1  # secrets read, promise settled
+    # A callback builds neither the operator door (its routes, models, direct invocations) nor publishing.
+    modules = set((tmp_path / "callback.modules").read_text().split())
+    operator_only = {
+        "lambda_resolver.http.operator_models",
+        "lambda_resolver.http.routes_operator",
+        "lambda_resolver.http.invoke",
+        "lambda_resolver.core.manifest_checks",
+    }
+    assert "lambda_resolver.http.routes_callback" in modules and not operator_only & modules
 
 
 @pytest.mark.slow

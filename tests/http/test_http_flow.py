@@ -10,7 +10,8 @@ import pytest
 
 from lambda_resolver.core.ids import idempotency_token
 from lambda_resolver.core.manifest import FlowManifest
-from lambda_resolver.http.models import PromiseDocument, RunDocument
+from lambda_resolver.http.models import PromiseDocument
+from lambda_resolver.http.operator_models import RunDocument
 from notebook_lib.handle import decode_handle
 
 from support.flows import external_task, flow, job_task
