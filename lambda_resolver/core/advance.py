@@ -251,7 +251,9 @@ class Advancer:
             "databricks_run_id": p.databricks_run_id or t.databricks_run_id,
             "run_page_url": p.run_page_url or t.run_page_url,
         }
-        outcome = kind_of(spec).outcome(p.value)
+        kind = kind_of(spec)
+        kind.after_finish(self, spec, t, p)
+        outcome = kind.outcome(p.value)
         if outcome is not None:
             changes["outcome"] = outcome
         if result.state is T.RETRY_WAIT:

@@ -55,6 +55,7 @@ from lambda_resolver.stores.dynamodb_codec import (
     task_writes,
 )
 from lambda_resolver.stores.dynamodb_history import RunHistory
+from lambda_resolver.stores.dynamodb_iterations import RunLoops
 from lambda_resolver.stores.dynamodb_schema import (
     DBX_INDEX,
     DBX_RUN_ID,
@@ -78,7 +79,7 @@ R = TypeVar("R", Promise, Task, Run)
 _REWRITE_TRIES = 10
 
 
-class DynamoStore(RunHistory, RunTasks):
+class DynamoStore(RunHistory, RunTasks, RunLoops):
     """A :class:`~lambda_resolver.core.store.Store` in one DynamoDB table.
 
     ``client`` is a low-level boto3 or botocore ``dynamodb`` client (built lazily when omitted);

@@ -25,6 +25,7 @@ from lambda_resolver.core.models import (
     to_doc,
 )
 from lambda_resolver.stores.sqlite_db import SCHEMA, _dumps, _plain
+from lambda_resolver.stores.sqlite_iterations import SqliteIterations
 from lambda_resolver.stores.sqlite_repair import SqliteRepairs
 from lambda_resolver.stores.sqlite_schedules import DUE_SELECT, SqliteSchedules
 
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
 __all__ = ["SCHEMA", "SqliteStore", "from_url"]
 
 
-class SqliteStore(SqliteRepairs, SqliteSchedules):
+class SqliteStore(SqliteRepairs, SqliteSchedules, SqliteIterations):
     """A :class:`~lambda_resolver.core.store.Store` in one SQLite file (see :class:`SqliteDb`)."""
 
     def __repr__(self) -> str:
