@@ -47,7 +47,7 @@ CASES = [
          "    work:", ("flow.run", "{name: lakehook, default: \"\"}", "lakehook: external")),
     Case("err_unsupported_task_type", "unsupported_task_type", "bundles/flow.yml", "flow", "notebook",
          "task_key: notebook", ("notebook_task cannot run directly in a flow", "run_job_task")),
-    Case("err_for_each_task", "unsupported_task_type", "bundles/flow.yml", "flow", "fan", "task_key: inner",
+    Case("err_for_each_task", "unsupported_task_type", "bundles/flow.yml", "flow", "fan", "    task:",
          ("nested task has notebook_task", "must be a run_job_task")),
     Case("err_bad_run_if", "bad_run_if", "bundles/flow.yml", "flow", "after", "run_if",
          ("'ALWAYS'", "ALL_SUCCESS", "AT_LEAST_ONE_FAILED")),

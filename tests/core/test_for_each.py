@@ -88,7 +88,7 @@ def test_no_inputs_succeed_at_once(h: Harness) -> None:
 
 
 def test_never_more_than_concurrency_iterations_run(h: Harness) -> None:
-    rng = random.Random(7)
+    rng = random.Random(7)  # noqa: S311 - test order, not secrets
     run = start(h, list(range(25)), concurrency=4)
     seen: set[str] = set()
     while True:
@@ -126,7 +126,11 @@ def test_inputs_can_come_from_an_upstream_value(h: Harness) -> None:
             [
                 job_task("list"),
                 for_each_task(
-                    "fe", "{{tasks.list.values.tables}}", ["list"], concurrency=2, params={"t": "{{input.name}}"}
+                    "fe",
+                    "{{tasks.list.values.tables}}",
+                    ["list"],
+                    concurrency=2,
+                    params={"t": "{{input.name}}"},
                 ),
             ],
         )
@@ -186,7 +190,7 @@ def test_an_iteration_promise_is_found_by_its_databricks_run(h: Harness) -> None
 def test_500_inputs_at_concurrency_20_run_every_input_exactly_once(h: Harness) -> None:
     inputs = [f"table_{n}" for n in range(500)]
     run = start(h, inputs, concurrency=20)
-    rng = random.Random(500)
+    rng = random.Random(500)  # noqa: S311 - test order, not secrets
     items: list[str] = []
     while active := running(h):
         assert len(active) <= 20
