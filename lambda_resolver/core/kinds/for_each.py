@@ -65,9 +65,10 @@ class ForEach:
         loop, _ = adv.ctx.store.create_loop(loop)
         if loop.finished:  # no inputs: nothing to run, as Databricks succeeds an empty loop
             return adv.settle_self(spec, t, PromiseState.RESOLVED)
-        after = adv.mark_running(t, p, None, None)
+        # Claim first: until the task is RUNNING its claim stays due, so a crash before the first
+        # iterations are claimed is re-driven here (a claimed iteration's promise is due itself).
         pump(adv, a.run, a.manifest, spec, loop)
-        return after
+        return adv.mark_running(t, p, None, None)
 
     def before_finish(self, adv: Advancer, a: Attempt) -> Promise:
         return a.promise
@@ -129,8 +130,11 @@ def pump(adv: Advancer, run: Run, manifest: FlowManifest, spec: TaskSpec, loop: 
             continue
         ctx.event("iteration_claimed", {"run_id": run.run_id, "task_key": spec.key, "index": index})
         claimed.append(p)
-    if claimed:
+    if len(claimed) > 1 and ctx.settings.fanout_workers > 1:
         adv._side_by_side(lambda q: _launch(adv, q), claimed)
+    else:
+        for q in claimed:
+            _launch(adv, q)
     return loop
 
 
@@ -205,8 +209,13 @@ def after_iteration(adv: Advancer, p: Promise) -> None:
     is idempotent, and the promise stays due until the last one: a crash repeats them safely."""
     ctx = adv.ctx
     assert p.run_id is not None and p.task_key is not None and p.iteration is not None
-    if p.databricks_run_id is not None and p.state in _CANCELED:
-        adv.cancel_databricks(p.databricks_run_id)  # nothing keeps running (invariant 5)
+    if p.state in _CANCELED:  # nothing keeps running (invariant 5)
+        if p.databricks_run_id is not None:
+            adv.cancel_databricks(p.databricks_run_id)
+        elif p.job is not None:
+            # Its run-now may have started a run whose id was never recorded (a crash between the
+            # two): ask again with the same token — Databricks answers with that run — and cancel it.
+            p = Standalone(ctx).launch(p)
     run = ctx.store.get_run(p.run_id)
     loop = ctx.store.get_loop(p.run_id, p.task_key, p.attempt)
     if run is None or loop is None:
@@ -220,8 +229,10 @@ def after_iteration(adv: Advancer, p: Promise) -> None:
     if it is not None and it.state is IterationState.RUNNING and it.promise_id == p.id:
         loop = _count(_Where(adv, run, manifest, spec), loop, it, p, stopping=stopping) or loop
     if stopping:
-        if owner is not None and owner.state.settled and not loop.stopped:
-            loop = ctx.store.stop_loop(loop.run_id, loop.task_key, loop.attempt) or loop
+        if owner is not None and owner.state.settled:
+            if not (loop.stopped or loop.finished):
+                loop = ctx.store.stop_loop(loop.run_id, loop.task_key, loop.attempt) or loop
+            adv.drive(run, p.task_key, promise=owner)  # its attempt finishes, if a crash cut that short
     else:
         loop = pump(adv, run, manifest, spec, loop)
         if loop.finished and owner is not None and not owner.state.settled:
