@@ -208,7 +208,6 @@ def after_iteration(adv: Advancer, p: Promise) -> None:
     for_each attempt after its last iteration, then take the promise off the due index. Each step
     is idempotent, and the promise stays due until the last one: a crash repeats them safely."""
     ctx = adv.ctx
-    assert p.run_id is not None and p.task_key is not None and p.iteration is not None
     if p.state in _CANCELED:  # nothing keeps running (invariant 5)
         if p.databricks_run_id is not None:
             adv.cancel_databricks(p.databricks_run_id)
@@ -216,6 +215,7 @@ def after_iteration(adv: Advancer, p: Promise) -> None:
             # Its run-now may have started a run whose id was never recorded (a crash between the
             # two): ask again with the same token — Databricks answers with that run — and cancel it.
             p = Standalone(ctx).launch(p)
+    assert p.run_id is not None and p.task_key is not None and p.iteration is not None
     run = ctx.store.get_run(p.run_id)
     loop = ctx.store.get_loop(p.run_id, p.task_key, p.attempt)
     if run is None or loop is None:
