@@ -30,6 +30,10 @@ STORE_WRITES = {
     "begin_repair",
     "reset_task",
     "put_schedule",
+    "create_loop",
+    "claim_iteration",
+    "finish_iteration",
+    "stop_loop",
 }
 CONDITIONS = {"expect_state", "expect_states"}
 STATE_TYPES = {"TaskState", "PromiseState", "RunState", "T", "R"}

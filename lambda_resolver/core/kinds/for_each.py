@@ -62,7 +62,7 @@ class ForEach:
         loop = Loop(
             t.run_id, t.key, t.attempt, tuple(inputs), spec.for_each.concurrency, created_at=adv.ctx.now()
         )
-        loop, _ = adv.ctx.store.create_loop(loop)
+        loop, _ = adv.ctx.writes.create_loop(loop)
         if loop.finished:  # no inputs: nothing to run, as Databricks succeeds an empty loop
             return adv.settle_self(spec, t, PromiseState.RESOLVED)
         # Claim first: until the task is RUNNING its claim stays due, so a crash before the first
@@ -82,7 +82,7 @@ class ForEach:
         loop = adv.ctx.store.get_loop(t.run_id, t.key, t.attempt)
         if loop is None or loop.finished:
             return
-        loop = adv.ctx.store.stop_loop(t.run_id, t.key, t.attempt) or loop
+        loop = adv.ctx.writes.stop_loop(t.run_id, t.key, t.attempt) or loop
         cancel_active(adv, loop, f"the for_each task {t.key} was {p.state.value.lower()}")
 
 
@@ -124,7 +124,7 @@ def pump(adv: Advancer, run: Run, manifest: FlowManifest, spec: TaskSpec, loop: 
         index = loop.next
         it, p = _first_try(where, loop, index)
         try:
-            loop = ctx.store.claim_iteration(loop, it, p)
+            loop = ctx.writes.claim_iteration(loop, it, p)
         except StoreConflict as exc:
             loop = exc.current  # another pump claimed it (or the loop is full): decide again
             continue
@@ -231,7 +231,7 @@ def after_iteration(adv: Advancer, p: Promise) -> None:
     if stopping:
         if owner is not None and owner.state.settled:
             if not (loop.stopped or loop.finished):
-                loop = ctx.store.stop_loop(loop.run_id, loop.task_key, loop.attempt) or loop
+                loop = ctx.writes.stop_loop(loop.run_id, loop.task_key, loop.attempt) or loop
             adv.drive(run, p.task_key, promise=owner)  # its attempt finishes, if a crash cut that short
     else:
         loop = pump(adv, run, manifest, spec, loop)
@@ -268,7 +268,7 @@ def _count(where: _Where, loop: Loop, it: Iteration, p: Promise, *, stopping: bo
     }
     if retry is None:
         changes["state"] = ITERATION_RESULT[p.state].value
-    after = ctx.store.finish_iteration(loop, p.iteration, promise_id=p.id, changes=changes, retry=retry)
+    after = ctx.writes.finish_iteration(loop, p.iteration, promise_id=p.id, changes=changes, retry=retry)
     if after is not None:
         ctx.event(
             "iteration_finished",
