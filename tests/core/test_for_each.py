@@ -3,6 +3,7 @@ result rule, retries per iteration, upstream values as inputs, cancel, and exact
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 from typing import Any
@@ -205,3 +206,56 @@ def test_500_inputs_at_concurrency_20_run_every_input_exactly_once(h: Harness) -
     assert h.task(run, "fe").state.value == "SUCCESS"
     loop = h.store.get_loop(run.run_id, "fe", 1)
     assert loop is not None and loop.counts() == {"total": 500, "SUCCESS": 500}
+
+
+def test_a_repair_reruns_a_failed_loop_whole_with_new_ids(h: Harness) -> None:
+    run = start(h, ["a", "b"], concurrency=2)
+    first, second = running(h)
+    settle(h, first)
+    settle(h, second, PromiseState.REJECTED)
+    assert h.run(run).state.value == "FAILED"
+    h.engine.repair_run(run.run_id)
+    fe = h.task(run, "fe")
+    assert (fe.state.value, fe.attempt) == ("RUNNING", 2)
+    again = running(h)
+    assert again == [iteration_promise_id(run.run_id, "fe", 2, n) for n in range(2)]
+    assert [h.launcher.run_for(pid).request.parameters["item"] for pid in again] == ["a", "b"]
+    for pid in again:
+        settle(h, pid)
+    assert h.task(run, "fe").state.value == "SUCCESS"
+    loop = h.store.get_loop(run.run_id, "fe", 1)
+    assert loop is not None and loop.counts() == {"total": 2, "SUCCESS": 1, "FAILED": 1}  # kept as it ended
+
+
+def test_the_loops_own_timeout_cancels_its_running_iterations(h: Harness) -> None:
+    loop_task = dataclasses.replace(
+        for_each_task("fe", json.dumps([1, 2, 3]), concurrency=2), timeout_seconds=30
+    )
+    h.publish(flow("slow", [loop_task]))
+    run = h.start("slow")
+    active = running(h)
+    assert len(active) == 2
+    h.advance(31_000)
+    assert h.task(run, "fe").state.value == "TIMEDOUT"
+    assert all(h.launcher.run_for(pid).canceled for pid in active)
+    assert running(h) == [] and len(h.launcher.runs) == 2
+    loop = h.store.get_loop(run.run_id, "fe", 1)
+    assert loop is not None and loop.stopped and loop.counts() == {"total": 3, "PENDING": 1, "CANCELED": 2}
+
+
+def test_an_iteration_that_cannot_start_fails_without_spending_retries(h: Harness) -> None:
+    inputs = json.dumps([{"name": "a"}, {"other": 1}])
+    h.publish(
+        flow(
+            "named",
+            [for_each_task("fe", inputs, params={"t": "{{input.name}}"}, concurrency=2, max_retries=3)],
+        )
+    )
+    run = h.start("named")
+    (pid,) = running(h)
+    assert h.launcher.run_for(pid).request.parameters["t"] == "a"
+    it = h.store.get_iteration(run.run_id, "fe", 1, 1)
+    assert it is not None and (it.state.value, it.tries) == ("FAILED", 1)
+    assert it.error is not None and "has no field 'name'" in it.error["message"]
+    settle(h, pid)
+    assert h.task(run, "fe").state.value == "FAILED"
