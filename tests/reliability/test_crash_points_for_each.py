@@ -22,6 +22,7 @@ from reliability.test_crash_points import (
     Life,
     Step,
     live_and_check,
+    picks,
     points,
 )
 
@@ -31,7 +32,7 @@ from lambda_resolver.core.manifest import FlowManifest
 from lambda_resolver.core.models import PromiseState, RunState, TaskState
 
 from support import flows
-from support.crash import LOOP_WRITES, CrashingLauncher, CrashingStore, SqliteBackend
+from support.crash import LOOP_WRITES, CrashingLauncher, CrashingStore, DynamoBackend, SqliteBackend
 from support.harness import SETTINGS, Harness
 
 ITEMS = ["x", "y", "z"]
@@ -231,3 +232,30 @@ def test_a_crash_at_any_point_of_a_loop_cancel_loses_nothing(
     sqlite_backend: SqliteBackend, n: int, signals: str
 ) -> None:
     live_and_check(LoopLife(sqlite_backend, n, signals), CANCEL_LIFE, check_loop_cancel)
+
+
+def test_dynamodb_sees_the_same_loop_operations_as_sqlite(dynamo_backend: DynamoBackend) -> None:
+    life = LoopLife(dynamo_backend)
+    life.live(LOOP_LIFE)
+    assert check_loop_life(life) == []
+    assert life.faults.ops == LOOP_OPS
+
+
+# moto costs about a second a life: a few telling points by default, every point under -m slow.
+DYNAMO_DEFAULT = picks(
+    LOOP_OPS,
+    [
+        ("claim_iteration(fe#0)", "lost"),  # claimed, its run-now never sent
+        (f"trigger:after({RUN_ID}.fe.1.0)", "retried"),  # the run started, its id unrecorded
+        ("finish_iteration(fe#0+retry)", "lost"),  # the retry is the reconciler's to start
+        ("finish_iteration(fe#1)", "retried"),  # counted, the next iteration not claimed yet
+        (f"update_promise({RUN_ID}.fe.1->RESOLVED)", "lost"),  # the loop settled, its task not moved
+    ],
+)
+
+
+@pytest.mark.parametrize(("n", "signals"), points(LOOP_OPS, ("retried", "lost"), DYNAMO_DEFAULT))
+def test_a_crash_at_any_point_of_a_loop_loses_nothing_dynamodb(
+    dynamo_backend: DynamoBackend, n: int, signals: str
+) -> None:
+    live_and_check(LoopLife(dynamo_backend, n, signals), LOOP_LIFE, check_loop_life)
