@@ -13,7 +13,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from lambda_resolver.compiler.bundle import PathKey
-from lambda_resolver.core.iterations import DEFAULT_CONCURRENCY, MAX_CONCURRENCY, MAX_INPUTS
+from lambda_resolver.core.iterations import DEFAULT_CONCURRENCY, MAX_CONCURRENCY, MAX_INPUTS, MAX_INPUTS_BYTES
 from lambda_resolver.core.manifest import ForEach, TaskKind, TaskSpec
 from lambda_resolver.core.references import REFERENCE_PATTERN
 
@@ -129,6 +129,15 @@ def _inputs(reader: TaskReader, key: str, path: PathKey, raw: object) -> str | N
 
 
 def _count_ok(reader: TaskReader, key: str, path: PathKey, inputs: list[Any]) -> bool:
+    size = len(json.dumps(inputs, separators=(",", ":"), ensure_ascii=False).encode())
+    if size > MAX_INPUTS_BYTES:
+        reader.ctx.problem(
+            "bad_for_each",
+            f"inputs take {size} bytes of JSON; at most {MAX_INPUTS_BYTES}: pass table names or paths",
+            path,
+            key,
+        )
+        return False
     if len(inputs) <= MAX_INPUTS:
         return True
     reader.ctx.problem(

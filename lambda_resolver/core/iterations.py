@@ -24,6 +24,7 @@ from lambda_resolver.core.models import JSON, Promise, PromiseState
 #: Databricks' limits: at most 100 iterations at once; the inputs of one for_each task.
 MAX_CONCURRENCY = 100
 MAX_INPUTS = 5000
+MAX_INPUTS_BYTES = 256 * 1024  # as a value: the loop record keeps them (a DynamoDB item holds 400 KB)
 DEFAULT_CONCURRENCY = 1
 
 

@@ -126,6 +126,11 @@ def test_too_many_inputs_are_refused(make_bundle: Callable[..., Path]) -> None:
     assert any("5001 elements" in p and "at most 5000" in p for p in found), found
 
 
+def test_inputs_over_256_kib_are_refused(make_bundle: Callable[..., Path]) -> None:
+    found = problems(make_bundle, GOOD.format(inputs=json.dumps(["x" * 3000] * 100)))
+    assert any("at most 262144" in p and "table names or paths" in p for p in found), found
+
+
 def test_inputs_from_a_task_that_is_not_upstream_are_refused(make_bundle: Callable[..., Path]) -> None:
     fan = GOOD.format(inputs='"{{tasks.later.values.x}}"')
     flow = (

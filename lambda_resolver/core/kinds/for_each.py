@@ -24,6 +24,7 @@ from lambda_resolver.core.ids import new_nonce, task_promise_id
 from lambda_resolver.core.iterations import (
     ITERATION_RESULT,
     MAX_INPUTS,
+    MAX_INPUTS_BYTES,
     Iteration,
     IterationState,
     Loop,
@@ -97,6 +98,11 @@ def resolve_inputs(adv: Advancer, run: Run, manifest: FlowManifest, spec: TaskSp
     if not isinstance(inputs, list):
         raise ValueError(  # noqa: TRY004 - the attempt's error, as for any other bad input
             f"inputs must be a JSON array; got {type(inputs).__name__} {text[:200]!r}"
+        )
+    if len(text.encode()) > MAX_INPUTS_BYTES:
+        raise ValueError(
+            f"inputs take {len(text.encode())} bytes of JSON; at most {MAX_INPUTS_BYTES}: pass table "
+            "names or paths, not the data"
         )
     if len(inputs) > MAX_INPUTS:
         raise ValueError(f"inputs has {len(inputs)} elements; a for_each task takes at most {MAX_INPUTS}")
