@@ -259,3 +259,16 @@ def test_an_iteration_that_cannot_start_fails_without_spending_retries(h: Harnes
     assert it.error is not None and "has no field 'name'" in it.error["message"]
     settle(h, pid)
     assert h.task(run, "fe").state.value == "FAILED"
+
+
+def test_a_run_now_databricks_refuses_fails_the_iteration_without_retries(h: Harness) -> None:
+    from lambda_resolver.core.errors import LaunchError
+
+    h.launcher.fail_next.append(LaunchError("job parameter 'item' is not declared", permanent=True))
+    run = start(h, ["a", "b"], concurrency=1, max_retries=3)
+    it = h.store.get_iteration(run.run_id, "fe", 1, 0)
+    assert it is not None and (it.state.value, it.tries) == ("FAILED", 1)
+    (pid,) = running(h)  # the next input took the freed slot
+    settle(h, pid)
+    assert h.task(run, "fe").state.value == "FAILED"
+    assert h.launcher.calls[idempotency_token(iteration_promise_id(run.run_id, "fe", 1, 0))] == 1

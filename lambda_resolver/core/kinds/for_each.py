@@ -64,8 +64,9 @@ class ForEach:
             t.run_id, t.key, t.attempt, tuple(inputs), spec.for_each.concurrency, created_at=adv.ctx.now()
         )
         loop, _ = adv.ctx.writes.create_loop(loop)
-        if loop.finished:  # no inputs: nothing to run, as Databricks succeeds an empty loop
-            return adv.settle_self(spec, t, PromiseState.RESOLVED)
+        if loop.finished:  # no inputs (Databricks succeeds an empty loop), or a re-drive after the last
+            state, failure = loop_result(loop)
+            return adv.settle_self(spec, t, state, error=failure)
         # Claim first: until the task is RUNNING its claim stays due, so a crash before the first
         # iterations are claimed is re-driven here (a claimed iteration's promise is due itself).
         pump(adv, a.run, a.manifest, spec, loop)
@@ -259,7 +260,10 @@ def _count(where: _Where, loop: Loop, it: Iteration, p: Promise, *, stopping: bo
     ctx, now = adv.ctx, adv.ctx.now()
     assert where.spec.for_each is not None and p.iteration is not None
     nested = where.spec.for_each.task
-    retryable = not (isinstance(p.error, dict) and p.error.get("retryable") is False)
+    # Not retried: a failure every retry would repeat (a reference that does not resolve for this
+    # input, a run-now Databricks refused as wrong).
+    error = p.error if isinstance(p.error, dict) else {}
+    retryable = error.get("retryable") is not False and error.get("type") != "LaunchError"
     result = tm.after_attempt(nested, it.tries, p.state, now, retryable=retryable)
     retry: Promise | None = None
     if result.retry_at is not None and not stopping:
