@@ -1,5 +1,6 @@
 """The DynamoDB store's for_each loops, in the run's partition: one loop item per for_each
-attempt (``SK = L#<task>#<attempt>``: inputs and counters) and one item per claimed iteration
+attempt (``SK = L#<task>#<attempt>``: its counters; its inputs, written with it, in
+``L#<task>#<attempt>#inputs``, read once per process) and one item per claimed iteration
 (``SK = I#<task>#<attempt>#<index, 5 digits>``, so a page of iterations is one range read).
 
 A claim is one ``TransactWriteItems``: the loop's counters move under the condition ``nxt =
@@ -13,7 +14,9 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Mapping, Sequence
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from lambda_resolver.core.errors import NotFound, StoreConflict
@@ -44,7 +47,38 @@ def iteration_key(run_id: str, task_key: str, attempt: int, index: int) -> Key:
     return {PK: s(f"R#{run_id}"), SK: s(f"I#{task_key}#{attempt}#{index:0{_WIDTH}d}")}
 
 
-def loop_from_item(item: Mapping[str, Any]) -> Loop:
+def inputs_key(run_id: str, task_key: str, attempt: int) -> Key:
+    """The loop's inputs, apart from its counters: a settle reads the small counters item, and the
+    inputs (up to 256 KiB, never changed) once per process (:class:`_Inputs`)."""
+    return {PK: s(f"R#{run_id}"), SK: s(f"L#{task_key}#{attempt}#inputs")}
+
+
+class _Inputs:
+    """The inputs of the loops this store object read lately: immutable once written, so a cached
+    copy is always right, and a settle does not pay for reading them again (a Lambda keeps its
+    store object between invocations)."""
+
+    SIZE = 64
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._items: OrderedDict[tuple[str, str, str, int], tuple[Any, ...]] = OrderedDict()
+
+    def get(self, ident: tuple[str, str, str, int], load: Callable[[], tuple[Any, ...]]) -> tuple[Any, ...]:
+        with self._lock:
+            found = self._items.get(ident)
+            if found is not None:
+                self._items.move_to_end(ident)
+                return found
+        value = load()
+        with self._lock:
+            self._items[ident] = value
+            while len(self._items) > self.SIZE:
+                self._items.popitem(last=False)
+        return value
+
+
+def loop_from_item(item: Mapping[str, Any], inputs: tuple[Any, ...]) -> Loop:
     doc = json.loads(item["doc"]["S"])
     run_id = item[PK]["S"][2:]
     task_key, attempt = item[SK]["S"][2:].rsplit("#", 1)
@@ -52,7 +86,7 @@ def loop_from_item(item: Mapping[str, Any]) -> Loop:
         run_id,
         task_key,
         int(attempt),
-        tuple(doc["inputs"]),
+        inputs,
         num(item, "conc") or 1,
         next=num(item, "nxt") or 0,
         active=num(item, "active") or 0,
@@ -75,6 +109,7 @@ class RunLoops:
     _table: Table
     due_shards: int
     ttl_days: int
+    _loop_inputs: _Inputs
 
     def create_loop(self, loop: Loop) -> tuple[Loop, bool]:
         key = loop_key(loop.run_id, loop.task_key, loop.attempt)
@@ -86,19 +121,45 @@ class RunLoops:
             "total": n(loop.total),
             "stopped": flag(False),
             "ended": {"M": {}},
-            "doc": s(dumps({"inputs": list(loop.inputs), "created_at": loop.created_at})),
+            "doc": s(dumps({"created_at": loop.created_at})),
             TTL_ATTR: n(expiry(self.ttl_days + _LOOP_TTL_EXTRA_DAYS)),
         }
-        e = Expr()
-        try:
-            self._table.put(item, condition=f"attribute_not_exists({e.n(PK)})", expr=e)
-        except ConditionFailed as dup:
-            return loop_from_item(self._table.existing(key, dup.item)), False
+        inputs: Item = {
+            **inputs_key(loop.run_id, loop.task_key, loop.attempt),
+            "doc": s(dumps({"inputs": list(loop.inputs)})),
+            TTL_ATTR: n(expiry(self.ttl_days + _LOOP_TTL_EXTRA_DAYS)),
+        }
+        try:  # both or neither: a loop never exists without its inputs
+            self._table.transact([_put_new(item), _put_new(inputs)])
+        except TransactionCanceled as exc:
+            if "ConditionalCheckFailed" not in exc.reasons:
+                raise
+            stored = self.get_loop(loop.run_id, loop.task_key, loop.attempt)
+            if stored is None:  # pragma: no cover - the condition said it exists
+                raise RuntimeError(f"loop {key} failed attribute_not_exists but cannot be read") from None
+            return stored, False
         return loop, True
 
     def get_loop(self, run_id: str, task_key: str, attempt: int) -> Loop | None:
         item = self._table.get(loop_key(run_id, task_key, attempt))
-        return None if item is None else loop_from_item(item)
+        return None if item is None else self._decode(item)
+
+    def _decode(self, item: Mapping[str, Any]) -> Loop:
+        """A loop item with its inputs (read once by this store object, then from its cache)."""
+        run_id = item[PK]["S"][2:]
+        task_key, attempt = item[SK]["S"][2:].rsplit("#", 1)
+        key = inputs_key(run_id, task_key, int(attempt))
+
+        def load() -> tuple[Any, ...]:
+            found = self._table.get(key)
+            if found is None:  # pragma: no cover - written in the loop's own transaction
+                raise RuntimeError(f"the inputs of loop {task_key} of {run_id} are missing")
+            return tuple(json.loads(found["doc"]["S"])["inputs"])
+
+        cache: _Inputs | None = getattr(self, "_loop_inputs", None)
+        if cache is None:
+            cache = self._loop_inputs = _Inputs()
+        return loop_from_item(item, cache.get((self._table.name, run_id, task_key, int(attempt)), load))
 
     def claim_iteration(self, loop: Loop, iteration: Iteration, promise: Promise) -> Loop:
         key = loop_key(loop.run_id, loop.task_key, loop.attempt)
@@ -210,7 +271,7 @@ class RunLoops:
             )
         except ConditionFailed:
             return None
-        return loop_from_item(item)
+        return self._decode(item)
 
     def list_iterations(
         self, run_id: str, task_key: str, attempt: int, *, start: int = 0, limit: int = 100
