@@ -33,13 +33,20 @@ def _node_id(key: str) -> str:
 
 def _label(manifest: FlowManifest, key: str, states: Mapping[str, str]) -> str:
     spec = manifest.task(key)
-    label = f"{key}<br/><small>{kind_of(spec).label}"
+    label = f"{key}<br/><small>{kind_of(spec).label}{_loop(manifest, key)}"
     if spec.run_if.value != "ALL_SUCCESS":
         label += f" · run_if {spec.run_if.value}"
     label += "</small>"
     if key in states:
         label += f"<br/><b>{states[key]}</b>"
     return label
+
+
+def _loop(manifest: FlowManifest, key: str, sep: str = " · ") -> str:
+    """What a for_each task runs, in one node: ``· <job>, <concurrency> at once``; empty for
+    other tasks (one node a loop, never one an iteration)."""
+    loop = manifest.task(key).for_each
+    return "" if loop is None else f"{sep}{loop.task.job_key}, {loop.concurrency} at once"
 
 
 def mermaid(manifest: FlowManifest, states: Mapping[str, str] | None = None) -> str:
@@ -76,7 +83,8 @@ def dot(manifest: FlowManifest, states: Mapping[str, str] | None = None) -> str:
     ]
     for spec in manifest.tasks:
         state = states.get(spec.key)
-        label = spec.key + (f"\\nrun_if {spec.run_if.value}" if spec.run_if.value != "ALL_SUCCESS" else "")
+        label = spec.key + _loop(manifest, spec.key, "\\nfor each ")
+        label += f"\\nrun_if {spec.run_if.value}" if spec.run_if.value != "ALL_SUCCESS" else ""
         label += f"\\n{state}" if state else ""
         shape = "diamond" if kind_of(spec).decision else "box"
         fill = STATE_COLORS.get(state or "", "#ffffff")

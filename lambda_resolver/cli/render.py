@@ -69,6 +69,18 @@ def show_value(value: Any) -> str:
     return " ".join(text.split())
 
 
+def iteration_counts(task: dict[str, Any]) -> str:
+    """A for_each task's iterations on one line: ``7/10 done · SUCCESS 6 · FAILED 1 · RUNNING 2``
+    (empty for other tasks)."""
+    counts = task.get("iterations")
+    if not counts:
+        return ""
+    total = counts.get("total", 0)
+    done = sum(n for state, n in counts.items() if state not in ("total", "PENDING", "RUNNING"))
+    parts = [f"{state} {n}" for state, n in counts.items() if state != "total"]
+    return " · ".join([f"{done}/{total} iterations done", *parts]) + "  "
+
+
 def error_message(task: dict[str, Any]) -> str:
     error = task.get("error") or {}
     return " ".join(str(error.get("message") or error.get("type") or "").split())
@@ -108,6 +120,7 @@ def run_tree(
         if (task.get("attempt") or 0) > 1:
             line.append(f"attempt {task['attempt']}  ", "yellow")
         line.append(f"{duration(task, now):>7}  ", "dim")
+        line.append(iteration_counts(task), "cyan")
         if task.get("error"):
             line.append(error_message(task), "red")
         elif task.get("value") is not None:
@@ -129,7 +142,8 @@ def summary_table(doc: dict[str, Any], waiting: Collection[str] = (), width: int
     rows: list[list[Any]] = []
     for task in doc.get("tasks", []):
         label, style = _state_label(task, waiting)
-        detail = (
+        detail = Text(iteration_counts(task), "cyan")
+        detail.append_text(
             Text(error_message(task), "red") if task.get("error") else Text(show_value(task.get("value")))
         )
         rows.append(

@@ -6,6 +6,7 @@ import difflib
 from typing import TYPE_CHECKING, Any
 
 from lambda_resolver.compiler.bundle import LAKEHOOK_PARAMETER, JobResource, PathKey, job_ref_key, scalar_text
+from lambda_resolver.compiler.flow_for_each import read_for_each
 from lambda_resolver.core.manifest import (
     Condition,
     ConditionOp,
@@ -65,19 +66,20 @@ class TaskReader:
         types = self.types[key]
         if types == ["run_job_task"]:
             return self._run_job(key, path, task["run_job_task"], common)
+        if types == ["for_each_task"]:
+            return read_for_each(self, key, path, task["for_each_task"], common)
         if types == ["condition_task"]:
             cond = self._condition(key, (*path, "condition_task"), task["condition_task"])
             return None if cond is None else TaskSpec(key, TaskKind.CONDITION, condition=cond, **common)
         if not types:
             why = "it has neither run_job_task nor condition_task"
-        elif "for_each_task" in types:
-            why = "for_each_task is not supported in a flow (fan out with one run_job_task per branch)"
         else:
             why = f"{', '.join(types)} cannot run directly in a flow"
         self.ctx.problem(
             "unsupported_task_type",
             f"task '{key}': {why}; a flow's tasks are run_job_task (pointing at a bundle job that "
-            f"declares the `lakehook` parameter) or condition_task — move the work into its own job",
+            f"declares the `lakehook` parameter), condition_task or for_each_task (over a "
+            f"run_job_task) — move the work into its own job",
             path,
             key,
         )

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lambda_resolver.compiler.bundle import Bundle, JobResource, PathKey, Problems, scalar_text
+from lambda_resolver.compiler.flow_for_each import input_allowed
 from lambda_resolver.compiler.flow_schedule import read_schedule
 from lambda_resolver.compiler.flow_tasks import TaskReader
 from lambda_resolver.compiler.variables import DOLLAR_REF
@@ -167,7 +168,15 @@ def _check_references(
         for err in errors:
             ctx.problem("unknown_reference", str(err), path, task)
         for ref in found:
-            if ref.kind == "job_param" and ref.name not in params:
+            if ref.kind == "iteration_input" and not input_allowed(path):
+                ctx.problem(
+                    "unknown_reference",
+                    f"{ref.raw}: only a for_each_task's nested task has an input; use it in "
+                    f"for_each_task.task.run_job_task.job_parameters",
+                    path,
+                    task,
+                )
+            elif ref.kind == "job_param" and ref.name not in params:
                 declared = ", ".join(sorted(params)) or "none"
                 ctx.problem(
                     "unknown_reference",

@@ -219,6 +219,7 @@ class Advancer:
             PromiseState.REJECTED_CANCELED,
         ):
             self.cancel_databricks(p.databricks_run_id)  # nothing waits forever (invariant 5)
+        kind_of(spec).after_finish(self, spec, t, p)
         state, changes = attempts.finish_plan(spec, t, p, now, ctx.settings)
         try:
             done = ctx.writes.move_task(t, state, changes)

@@ -15,6 +15,7 @@ from lambda_resolver.core.advance import Advancer
 from lambda_resolver.core.context import Context, log
 from lambda_resolver.core.errors import LakehookError, NotFound
 from lambda_resolver.core.history import RunPage, page, position_of
+from lambda_resolver.core.iterations import Iteration, Loop
 from lambda_resolver.core.manifest import FlowManifest
 from lambda_resolver.core.models import JSON, Promise, PromiseState, Run, RunState, RunTrigger, Task
 from lambda_resolver.core.reconcile import Reconciler
@@ -126,6 +127,16 @@ class Engine:
     def list_tasks(self, run_id: str) -> list[Task]:
         """Every task of a run (documents and cancellation; a settle never reads this)."""
         return self.ctx.store.list_tasks(run_id)
+
+    def get_loop(self, run_id: str, task_key: str, attempt: int) -> Loop | None:
+        """A for_each task's loop at one attempt (its inputs and counters), or None."""
+        return self.ctx.store.get_loop(run_id, task_key, attempt)
+
+    def list_iterations(
+        self, run_id: str, task_key: str, attempt: int, *, start: int = 0, limit: int = 100
+    ) -> list[Iteration]:
+        """A page of a loop's claimed iterations, by index (a range read)."""
+        return list(self.ctx.store.list_iterations(run_id, task_key, attempt, start=start, limit=limit))
 
     # -- promises ------------------------------------------------------------------------------
     def settle(

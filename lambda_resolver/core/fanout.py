@@ -115,6 +115,17 @@ def resume(adv: Advancer, chunk: Chunk) -> str:
     return "completed"
 
 
+def each_side_by_side(adv: Advancer, work: Callable[[Any], None], items: Sequence[Any]) -> None:
+    """Run ``work`` for each item, at most ``fanout_workers`` at a time (e.g. a for_each task's
+    claimed iterations, each its own run-now). An error in one does not stop the others; the
+    first is raised once all are done."""
+    workers = min(adv.ctx.settings.fanout_workers, len(items))
+    with ThreadPoolExecutor(max_workers=max(workers, 1), thread_name_prefix="lakehook-fanout") as pool:
+        futures = [pool.submit(work, item) for item in items]
+    for future in futures:
+        future.result()
+
+
 def _side_by_side(
     adv: Advancer,
     run: Run,

@@ -31,6 +31,7 @@ class TaskKind(str, enum.Enum):
     JOB = "job"  # a run_job_task: the resolver triggers a Databricks run
     EXTERNAL = "external"  # a run_job_task on a job tagged `lakehook: external`: waits for a settle
     CONDITION = "condition"  # a condition_task: evaluated by the resolver itself
+    FOR_EACH = "for_each"  # a for_each_task: runs its nested run_job_task once per input
 
 
 class ConditionOp(str, enum.Enum):
@@ -68,6 +69,23 @@ class JobRef:
 
 
 @dataclass(frozen=True)
+class ForEach:
+    """A ``for_each_task``: ``inputs`` (a JSON array as text, or a reference to an upstream value),
+    how many iterations run at once, and the nested task each one runs (a job task)."""
+
+    inputs: str
+    concurrency: int
+    task: TaskSpec
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"inputs": self.inputs, "concurrency": self.concurrency, "task": self.task.to_dict()}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> ForEach:
+        return cls(str(d["inputs"]), int(d.get("concurrency", 1)), TaskSpec.from_dict(d["task"]))
+
+
+@dataclass(frozen=True)
 class TaskSpec:
     key: str
     kind: TaskKind
@@ -80,6 +98,7 @@ class TaskSpec:
     retry_on_timeout: bool = False
     timeout_seconds: int = 0  # 0: the resolver's default task timeout
     condition: Condition | None = None
+    for_each: ForEach | None = None
 
     @property
     def parameters(self) -> dict[str, str]:
@@ -106,11 +125,13 @@ class TaskSpec:
                     "right": self.condition.right,
                 }
             ),
+            **({} if self.for_each is None else {"for_each": self.for_each.to_dict()}),
         }
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> TaskSpec:
         cond = d.get("condition")
+        loop = d.get("for_each")
         return cls(
             key=d["key"],
             kind=TaskKind(d["kind"]),
@@ -125,6 +146,7 @@ class TaskSpec:
             condition=(
                 None if cond is None else Condition(ConditionOp(cond["op"]), cond["left"], cond["right"])
             ),
+            for_each=None if loop is None else ForEach.from_dict(loop),
         )
 
 

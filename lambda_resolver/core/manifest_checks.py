@@ -47,13 +47,16 @@ def parse_manifest(doc: Mapping[str, Any]) -> FlowManifest:
             for d in t.depends_on
             if d.task_key not in known
         ]
-        kind = kind_of(t)
-        if kind.needs_job:
-            ref = next((j for j in manifest.jobs if j.key == t.job_key), None)
-            if ref is None:
-                problems.append(f"task '{t.key}' points at job '{t.job_key}', which is not in jobs")
-            elif kind.needs_job_id and ref.job_id is None:
-                problems.append(f"job '{ref.key}' has no job_id: publish maps job keys to deployed ids")
+        for spec in (t,) if t.for_each is None else (t, t.for_each.task):
+            kind = kind_of(spec)
+            if kind.needs_job:
+                ref = next((j for j in manifest.jobs if j.key == spec.job_key), None)
+                if ref is None:
+                    problems.append(f"task '{t.key}' points at job '{spec.job_key}', which is not in jobs")
+                elif kind.needs_job_id and ref.job_id is None:
+                    problems.append(f"job '{ref.key}' has no job_id: publish maps job keys to deployed ids")
+        if t.kind is TaskKind.FOR_EACH and t.for_each is None:
+            problems.append(f"task '{t.key}': a for_each task needs its for_each")
     if not problems:
         graph = TaskGraph(keys, {t.key: [d.task_key for d in t.depends_on] for t in manifest.tasks})
         problems += ["its dependencies form a cycle: " + " → ".join(c) for c in graph.cycles()[:3]]

@@ -101,6 +101,8 @@ class Promise:
     # Drawn at creation, never changed: callback tokens are bound to it (ids.TokenSigner). None
     # on promises created before nonces existed, whose tokens cover the id alone.
     nonce: str | None = None
+    # The index of the for_each iteration this promise is an attempt of (None: not an iteration).
+    iteration: int | None = None
 
     def replace(self, **changes: Any) -> Promise:
         return dataclasses.replace(self, **changes)

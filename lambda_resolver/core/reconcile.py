@@ -179,6 +179,9 @@ class Reconciler:
         if p is None or p.due_at is None or p.due_at > now:
             return "stale"
         if p.state.settled:
+            if p.iteration is not None:  # an iteration's try its loop has not counted yet
+                engine.settler.after_settle(p)
+                return "iteration"
             if p.notify_url and p.notified_at is None and p.run_id is None:
                 return notifications.on_due(ctx, "promise", p, self._inline)
             self._set_promise_due(p, None, expect=p.state)

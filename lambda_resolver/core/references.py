@@ -28,6 +28,7 @@ ReferenceKind = Literal[
     "trigger_type",
     "trigger_time",
     "job_repair_count",
+    "iteration_input",
 ]
 
 #: The arguments of ``{{job.trigger.time.<argument>}}``, as Databricks names them.
@@ -62,6 +63,8 @@ _FORMS: tuple[tuple[re.Pattern[str], ReferenceKind], ...] = (
     # Databricks' table writes the argument as [argument]; both spellings are accepted
     (re.compile(r"job\.trigger\.time\.(?:([A-Za-z_]+)|\[([A-Za-z_]+)\])"), "trigger_time"),
     (re.compile(r"job\.repair_count"), "job_repair_count"),
+    # a for_each iteration's input, whole or one field of it (only in a for_each's nested task)
+    (re.compile(rf"input(?:\.{_ID})?"), "iteration_input"),
 )
 
 SUPPORTED_FORMS = (
@@ -73,6 +76,7 @@ SUPPORTED_FORMS = (
     "{{tasks.<key>.result_state}}",
     "{{job.trigger.type}}",
     "{{job.trigger.time.<argument>}}",
+    "{{input}} and {{input.<field>}} (in a for_each_task's nested task)",
 )
 
 # Databricks references a flow cannot offer, with what to do instead.
@@ -88,7 +92,6 @@ _HINTS: tuple[tuple[str, str], ...] = (
     ("job.name", "use a flow parameter or a literal name"),
     ("task.", "{{task.*}} would name the flow task, not the child job's task; use a literal"),
     ("workspace.", "use a bundle variable (${var.<name>}) resolved at deploy time instead"),
-    ("input", "for_each_task is not supported in a flow"),
 )
 
 
@@ -140,6 +143,8 @@ def _parse_cached(raw: str, inner: str) -> Reference | str:
             return Reference(kind, raw, task_key=_unquote(m.group(1)), name=_unquote(m.group(2)))
         if kind in ("task_value", "task_result_state"):
             return Reference(kind, raw, task_key=_unquote(m.group(1)))
+        if kind == "iteration_input":
+            return Reference(kind, raw, name=None if m.group(1) is None else _unquote(m.group(1)))
         if kind == "trigger_time":
             argument = m.group(1) or m.group(2)
             if argument not in TIME_ARGUMENTS:

@@ -17,6 +17,7 @@ from lambda_resolver.core.advance import Advancer
 from lambda_resolver.core.clock import iso
 from lambda_resolver.core.context import Context
 from lambda_resolver.core.errors import AlreadySettled, BadRequest, NotFound, StoreConflict, ValueTooLarge
+from lambda_resolver.core.kinds import for_each
 from lambda_resolver.core.models import ACTIVE_TASK_STATES, JSON, Promise, PromiseState, Run, Task
 from lambda_resolver.core.standalone import Standalone
 
@@ -122,6 +123,8 @@ class Settler:
         ctx = self.ctx
         manifest = ctx.manifest(run.flow, run.flow_version)
         spec = manifest.task(t.key)
+        if spec.for_each is not None:
+            return None  # a loop settled from outside stops its iterations first (finish_attempt)
         changes = {
             "value": req.value,
             "error": req.error,
@@ -153,8 +156,11 @@ class Settler:
         return self.ctx.writes.settle_promise(p.id, req.state, changes, now=now)
 
     def after_settle(self, p: Promise) -> None:
-        """Push on what waits for ``p``: its task (and dependents), or a standalone promise's run."""
-        if p.run_id is not None and p.task_key is not None:
+        """Push on what waits for ``p``: its task (and dependents), its for_each loop (an
+        iteration's try), or a standalone promise's run."""
+        if p.iteration is not None:
+            for_each.after_iteration(self.advancer, p)
+        elif p.run_id is not None and p.task_key is not None:
             run = self.ctx.store.get_run(p.run_id)
             if run is not None:
                 self.advancer.drive(run, p.task_key, promise=p)

@@ -108,7 +108,10 @@ class Standalone:
             return after
 
     def due_after_settle(self, p: Promise, now: int) -> int | None:
-        """A settled standalone promise with a ``notify_url`` stays due until it is delivered."""
+        """A settled standalone promise with a ``notify_url`` stays due until it is delivered; a
+        settled iteration's try until its loop has counted it (``for_each.after_iteration``)."""
+        if p.iteration is not None:
+            return now + self.ctx.settings.propagate_grace_ms
         if p.run_id is None and p.notify_url:
             return now
         return None

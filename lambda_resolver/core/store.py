@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any, Protocol
 
+from lambda_resolver.core.iterations import IterationStore
 from lambda_resolver.core.manifest import FlowManifest
 from lambda_resolver.core.models import (
     DueItem,
@@ -27,8 +28,8 @@ from lambda_resolver.core.models import (
 from lambda_resolver.core.schedule.machine import ScheduleRecord
 
 
-class Store(Protocol):
-    """Durable state for promises, flows, runs and tasks."""
+class Store(IterationStore, Protocol):
+    """Durable state for promises, flows, runs and tasks (and for_each loops: IterationStore)."""
 
     # -- promises ---------------------------------------------------------------------------
     def create_promise(self, promise: Promise) -> tuple[Promise, bool]:

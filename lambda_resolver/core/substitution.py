@@ -14,13 +14,19 @@ import json
 from datetime import datetime, timezone
 
 from lambda_resolver.core.manifest import FlowManifest
-from lambda_resolver.core.models import Run, Task, TriggerType
+from lambda_resolver.core.models import JSON, Run, Task, TriggerType
 from lambda_resolver.core.references import Reference, substitute
 from lambda_resolver.core.store import Store
 
+_NO_INPUT = object()
+
 
 class ReferenceResolver:
-    def __init__(self, store: Store, run: Run, manifest: FlowManifest) -> None:
+    def __init__(
+        self, store: Store, run: Run, manifest: FlowManifest, *, iteration_input: JSON = _NO_INPUT
+    ) -> None:
+        """``iteration_input``: the input of the for_each iteration being started (``{{input}}``)."""
+        self._input = iteration_input
         self._store = store
         self._run = run
         self._manifest = manifest
@@ -53,6 +59,8 @@ class ReferenceResolver:
             return time_value(ref.name, trigger_time_ms(self._run))
         if ref.kind == "job_repair_count":
             return str(self._run.repair_count)
+        if ref.kind == "iteration_input":
+            return self._iteration_input(ref)
         assert ref.task_key is not None
         task = self._task(ref.task_key)
         if ref.kind == "task_result_state":
@@ -70,6 +78,22 @@ class ReferenceResolver:
             )
         v = value[ref.name]
         return v if isinstance(v, str) else json.dumps(v, separators=(",", ":"), ensure_ascii=False)
+
+    def _iteration_input(self, ref: Reference) -> str:
+        """``{{input}}``: a string input as it is, anything else as compact JSON; ``{{input.f}}``:
+        field ``f`` of an object input, the same way."""
+        if self._input is _NO_INPUT:
+            raise ValueError(f"{ref.raw}: only a for_each_task's nested task has an input")
+        value = self._input
+        if ref.name is not None:
+            if not isinstance(value, dict) or ref.name not in value:
+                raise ValueError(f"{ref.raw}: the input {_json(value)[:200]} has no field '{ref.name}'")
+            value = value[ref.name]
+        return value if isinstance(value, str) else _json(value)
+
+
+def _json(value: JSON) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 def trigger_type_value(run: Run) -> str:

@@ -18,6 +18,7 @@ from typing import Any
 
 from lambda_resolver.core import promise_machine as pm
 from lambda_resolver.core import task_machine as tm
+from lambda_resolver.core.iterations import ENDED, Iteration, IterationState, Loop
 from lambda_resolver.core.models import Promise, PromiseState, Run, RunState, Task, TaskState
 from lambda_resolver.core.schedule.machine import ScheduleRecord
 from lambda_resolver.core.store import Store
@@ -263,3 +264,31 @@ class Transitions:
         """Write a schedule record the schedule machine decided from ``read`` (None: there was
         none), on condition that the stored record is still the one read (its ``ver``)."""
         return self.store.put_schedule(new, expect_ver=0 if read is None else read.ver)
+
+    # -- for_each loops ------------------------------------------------------------------------
+    def create_loop(self, loop: Loop) -> tuple[Loop, bool]:
+        """Insert a for_each attempt's loop unless it exists (idempotent by run, task, attempt)."""
+        return self.store.create_loop(loop)
+
+    def claim_iteration(self, loop: Loop, iteration: Iteration, promise: Promise) -> Loop:
+        """Claim the loop's next iteration (a free slot, not stopped) with its first try's promise:
+        a new PENDING one, or one born REJECTED when it could never start."""
+        if iteration.state is not IterationState.RUNNING or promise.iteration != iteration.index:
+            raise IllegalTransition(f"iteration {iteration.index}: a claim starts a RUNNING iteration")
+        return self.store.claim_iteration(loop, iteration, promise)
+
+    def finish_iteration(
+        self, loop: Loop, index: int, *, promise_id: str, changes: Mapping[str, Any], retry: Promise | None
+    ) -> Loop | None:
+        """Move a RUNNING iteration on from its settled try ``promise_id``: to ``retry`` (still
+        RUNNING), or to the final state in ``changes``, counted off the loop. Once."""
+        final = changes.get("state")
+        if retry is None and final not in {s.value for s in ENDED}:
+            raise IllegalTransition(f"iteration {index}: {final!r} is not a final iteration state")
+        if retry is not None and final is not None:
+            raise IllegalTransition(f"iteration {index}: a retry keeps the iteration RUNNING")
+        return self.store.finish_iteration(loop, index, promise_id=promise_id, changes=changes, retry=retry)
+
+    def stop_loop(self, run_id: str, task_key: str, attempt: int) -> Loop | None:
+        """Claim nothing more in this loop (canceled, timed out); idempotent."""
+        return self.store.stop_loop(run_id, task_key, attempt)

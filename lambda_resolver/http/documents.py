@@ -17,6 +17,7 @@ from lambda_resolver.core.manifest import FlowManifest
 from lambda_resolver.core.models import Run, Task
 from lambda_resolver.core.notifications import public_url
 from lambda_resolver.core.schedule.machine import ScheduleRecord
+from lambda_resolver.http import loop_documents
 
 MAX_ANSWER_BYTES = 5_000_000
 """The largest answer body, as Lambda carries it (escaped): below its 6 MB with room for the rest."""
@@ -70,7 +71,7 @@ def run_document(
     unknown run. Reads the run's tasks once (O(tasks)); a settle never builds this.
     """
     run = engine.get_run(run_id)
-    doc = run_document_of(engine.list_tasks(run.run_id), run, _task_order(engine, run))
+    doc = run_document_of(engine.list_tasks(run.run_id), run, _task_order(engine, run), engine)
     return fit(doc, values=values, budget=budget)
 
 
@@ -85,12 +86,17 @@ def documents_of(engine: Engine) -> Callable[[str, str], dict[str, Any]]:
     return document
 
 
-def run_document_of(tasks: list[Task], run: Run, order: list[str]) -> dict[str, Any]:
-    """The run document of ``run`` with ``tasks`` sorted by ``order`` (unknown keys last)."""
+def run_document_of(
+    tasks: list[Task], run: Run, order: list[str], engine: Engine | None = None
+) -> dict[str, Any]:
+    """The run document of ``run`` with ``tasks`` sorted by ``order`` (unknown keys last); with
+    ``engine``, a for_each task carries its iteration counts."""
     rank = {key: i for i, key in enumerate(order)}
     tasks = sorted(tasks, key=lambda t: (rank.get(t.key, len(rank)), t.key))
     doc = run_summary(run)
     doc["tasks"] = [task_document(t) for t in tasks]
+    if engine is not None:
+        loop_documents.add_counts(engine, run, tasks, doc["tasks"])
     return doc
 
 
@@ -123,14 +129,20 @@ def fit(doc: dict[str, Any], *, values: bool = True, budget: int = MAX_ANSWER_BY
     return doc
 
 
-def task_of_run(engine: Engine, run_id: str, task_key: str) -> dict[str, Any]:
+def task_of_run(
+    engine: Engine, run_id: str, task_key: str, *, cursor: str | None = None, limit: int = 100
+) -> dict[str, Any]:
     """``GET /v1/runs/{id}/tasks/{task_key}``: one task's document, its value in full (at most
-    256 KiB, so always under the answer limit). NotFound for an unknown run or task."""
-    engine.get_run(run_id)
+    256 KiB, so always under the answer limit); a for_each task's with a page of its iterations
+    (``cursor``, ``limit``). NotFound for an unknown run or task."""
+    run = engine.get_run(run_id)
     task = engine.get_task(run_id, task_key)
     if task is None:
         raise NotFound(f"run '{run_id}' has no task '{task_key[:100]}'")
-    return task_document(task)
+    doc = task_document(task)
+    if task.key in loop_documents.for_each_keys(engine, run):
+        doc.update(loop_documents.iteration_page(engine, task, cursor, limit))
+    return doc
 
 
 def _task_order(engine: Engine, run: Run) -> list[str]:

@@ -78,9 +78,13 @@ def get_run(engine: Engine, run_id: str, *, values: bool = True) -> Answer:
     return 200, run_document(engine, check_id(run_id, "run_id"), values=values)
 
 
-def get_task(engine: Engine, run_id: str, task_key: str) -> Answer:
-    """One task of a run, its value in full (404 for an unknown run or task)."""
-    return 200, task_of_run(engine, check_id(run_id, "run_id"), check_id(task_key, "task_key"))
+def get_task(
+    engine: Engine, run_id: str, task_key: str, *, cursor: str | None = None, limit: int = 100
+) -> Answer:
+    """One task of a run, its value in full (404 for an unknown run or task); a for_each task's
+    with a page of its iterations from ``cursor``."""
+    run_id, task_key = check_id(run_id, "run_id"), check_id(task_key, "task_key")
+    return 200, task_of_run(engine, run_id, task_key, cursor=cursor, limit=limit)
 
 
 def cancel_run(engine: Engine, run_id: str) -> Answer:

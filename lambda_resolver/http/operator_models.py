@@ -67,6 +67,22 @@ class RepairRunBody(Strict):
     )
 
 
+class IterationDocument(Model):
+    """One iteration of a for_each task: its input, state, current try and Databricks run."""
+
+    index: int
+    input: Any = None
+    state: str = Field(description="PENDING | RUNNING | SUCCESS | FAILED | TIMEDOUT | CANCELED")
+    attempt: int = Field(description="Its tries so far (1 + retries); 0 while PENDING.")
+    promise_id: str | None = Field(description="<run>.<task>.<attempt>.<n>, a retry ….<n>.<try>")
+    databricks_run_id: int | None
+    run_page_url: str | None
+    value: Any = None
+    error: dict[str, Any] | None
+    triggered_at: str | None
+    settled_at: str | None
+
+
 class TaskDocument(Model):
     """One task of a run: its state, attempt, value or error, Databricks run and timings."""
 
@@ -84,6 +100,18 @@ class TaskDocument(Model):
     value_omitted: bool | None = Field(
         default=None,
         description="true: the value was left out of this run document (see /v1/runs/{id}/tasks/{task_key}).",
+    )
+    iterations: dict[str, int] | None = Field(
+        default=None,
+        description='A for_each task: {"total": N, "<STATE>": count, ...} over its iterations '
+        "(PENDING, RUNNING, SUCCESS, FAILED, TIMEDOUT, CANCELED; zero counts left out).",
+    )
+    items: list[IterationDocument] | None = Field(
+        default=None,
+        description="A for_each task at /v1/runs/{id}/tasks/{task_key}: a page of its iterations, by index.",
+    )
+    next_cursor: str | None = Field(
+        default=None, description="A for_each task's next page of iterations (pass as ?cursor=); null: none."
     )
 
 

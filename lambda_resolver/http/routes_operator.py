@@ -109,9 +109,17 @@ def register(api: Api, services: Services) -> None:
         responses=responses({200: TaskDocument}, 400, 401, 403, 404),
         **common,
     )
-    def get_task(run_id: str, task_key: str) -> Response[str]:
+    def get_task(
+        run_id: str,
+        task_key: str,
+        cursor: Annotated[
+            str | None, Query(description="A for_each task: the next_cursor of the page before")
+        ] = None,
+        limit: Annotated[int, Query(ge=1, le=500, description="A for_each task: iterations per page")] = 100,
+    ) -> Response[str]:
         eng = engine()
-        return json_response(*ops.get_task(eng, path_id(run_id, "run_id"), path_id(task_key, "task_key")))
+        rid, key = path_id(run_id, "run_id"), path_id(task_key, "task_key")
+        return json_response(*ops.get_task(eng, rid, key, cursor=cursor, limit=limit))
 
     @api.post(
         "/v1/runs/<run_id>/cancel",

@@ -58,6 +58,7 @@ from lambda_resolver.stores.dynamodb_codec import (
 )
 from lambda_resolver.stores.dynamodb_embedded import embedded_promise
 from lambda_resolver.stores.dynamodb_history import RunHistory
+from lambda_resolver.stores.dynamodb_iterations import RunLoops
 from lambda_resolver.stores.dynamodb_schema import (
     DUE_AT,
     DUE_INDEX,
@@ -79,7 +80,7 @@ R = TypeVar("R", Promise, Task, Run)
 _REWRITE_TRIES = 10
 
 
-class DynamoStore(RunHistory, RunTasks, AttemptItems):
+class DynamoStore(RunHistory, RunTasks, AttemptItems, RunLoops):
     """A :class:`~lambda_resolver.core.store.Store` in one DynamoDB table.
 
     ``client`` is a low-level boto3 or botocore ``dynamodb`` client (built lazily when omitted);

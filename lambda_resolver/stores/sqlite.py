@@ -24,6 +24,7 @@ from lambda_resolver.core.models import (
 )
 from lambda_resolver.stores.sqlite_attempts import SqliteAttempts
 from lambda_resolver.stores.sqlite_db import SCHEMA, _dumps
+from lambda_resolver.stores.sqlite_iterations import SqliteIterations
 from lambda_resolver.stores.sqlite_schedules import DUE_SELECT, SqliteSchedules
 
 if TYPE_CHECKING:
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
 __all__ = ["SCHEMA", "SqliteStore", "from_url"]
 
 
-class SqliteStore(SqliteAttempts, SqliteSchedules):
+class SqliteStore(SqliteAttempts, SqliteSchedules, SqliteIterations):
     """A :class:`~lambda_resolver.core.store.Store` in one SQLite file (see :class:`SqliteDb`)."""
 
     def __repr__(self) -> str:

@@ -59,7 +59,7 @@ def test_a_template_without_references_has_none() -> None:
         ("{{workspace.url}}", "bundle variable"),
         ("{{tasks.a.run_id}}", "unknown task reference"),
         ("{{tasks.a.values}}", "unknown task reference"),
-        ("{{input}}", "for_each_task"),
+        ("{{inputs}}", "unknown reference"),
         ("{{}}", "empty"),
         ("{{nonsense}}", "unknown reference"),
     ],

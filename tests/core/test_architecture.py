@@ -33,6 +33,10 @@ STORE_WRITES = {
     "claim_task",
     "update_attempt",
     "deliver_and_claim",
+    "create_loop",
+    "claim_iteration",
+    "finish_iteration",
+    "stop_loop",
 }
 CONDITIONS = {"expect_state", "expect_states", "expect_promise"}
 STATE_TYPES = {"TaskState", "PromiseState", "RunState", "T", "R"}

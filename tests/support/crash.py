@@ -54,6 +54,8 @@ STORE_WRITES = frozenset(
         "deliver_and_claim",
     }
 )
+#: A for_each loop's writes (core/iterations.py): crash points of test_crash_points_for_each.py.
+LOOP_WRITES = frozenset({"create_loop", "claim_iteration", "finish_iteration", "stop_loop"})
 #: A schedule's writes: crash points of a firing (tests/core/test_schedules.py), not of a run's life.
 SCHEDULE_WRITES = frozenset({"put_schedule"})
 
@@ -133,6 +135,14 @@ def _describe(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
         return f"begin_repair({args[0]})"
     if name == "reset_task":
         return f"reset_task({args[1]})"
+    if name == "create_loop":
+        return f"create_loop({args[0].task_key})"
+    if name == "claim_iteration":
+        return f"claim_iteration({args[0].task_key}#{args[1].index})"
+    if name == "finish_iteration":
+        return f"finish_iteration({args[0].task_key}#{args[1]}{'+retry' if kwargs.get('retry') else ''})"
+    if name == "stop_loop":
+        return f"stop_loop({args[1]})"
     if name == "put_schedule":
         return f"put_schedule({args[0].flow})"
     return f"{name}({', '.join(str(a) for a in args)})"
@@ -150,7 +160,7 @@ class CrashingStore:
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self.inner, name)
-        if name not in STORE_WRITES and name not in SCHEDULE_WRITES:
+        if name not in STORE_WRITES and name not in SCHEDULE_WRITES and name not in LOOP_WRITES:
             return attr
 
         def write(*args: Any, **kwargs: Any) -> Any:

@@ -10,6 +10,7 @@ from lambda_resolver.core.manifest import (
     ConditionOp,
     Dependency,
     FlowManifest,
+    ForEach,
     JobRef,
     RunIf,
     TaskKind,
@@ -56,6 +57,36 @@ def condition_task(key: str, deps: Iterable[str], op: str, left: str, right: str
     )
 
 
+def for_each_task(
+    key: str,
+    inputs: str,
+    deps: Iterable[str] = (),
+    *,
+    concurrency: int = 1,
+    params: Mapping[str, str] | None = None,
+    **nested: Any,
+) -> TaskSpec:
+    """A for_each task over ``inputs`` whose nested task runs ``job_<key>`` with ``params``;
+    ``nested`` holds the nested task's retry and timeout settings."""
+    inner = TaskSpec(
+        key=f"{key}_iteration",
+        kind=TaskKind.JOB,
+        job_key=f"job_{key}",
+        job_parameters=tuple((params or {"item": "{{input}}"}).items()),
+        **nested,
+    )
+    return TaskSpec(
+        key=key,
+        kind=TaskKind.FOR_EACH,
+        depends_on=tuple(Dependency(d) for d in deps),
+        for_each=ForEach(inputs, concurrency, inner),
+    )
+
+
+def _job_key(t: TaskSpec) -> str | None:
+    return t.for_each.task.job_key if t.for_each is not None else t.job_key
+
+
 def flow(
     name: str,
     tasks: Iterable[TaskSpec],
@@ -66,9 +97,9 @@ def flow(
 ) -> FlowManifest:
     tasks = tuple(tasks)
     jobs = tuple(
-        JobRef(t.job_key, t.job_key, (1 + i) if job_ids else None, t.kind is TaskKind.EXTERNAL)
+        JobRef(key, key, (1 + i) if job_ids else None, t.kind is TaskKind.EXTERNAL)
         for i, t in enumerate(tasks)
-        if t.job_key
+        if (key := _job_key(t))
     )
     return FlowManifest(name=name, tasks=tasks, jobs=jobs, parameters=tuple((params or {}).items()), **kw)
 

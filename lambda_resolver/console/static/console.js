@@ -174,12 +174,24 @@ function drawDag(manifest, tasksByKey, selected, onPick) {
     const label = svg("text", { x: 10, y: NODE_H / 2 + 4 });
     label.textContent = t.key.length > 20 ? `${t.key.slice(0, 19)}…` : t.key;
     g.append(title, svg("rect", { width: NODE_W, height: NODE_H, rx: 6, fill: FILL[state] || "#9aa3af" }), label);
+    const loop = tasksByKey.get(t.key)?.iterations;
+    if (loop) {  // a for_each task: one node, its iterations counted
+      const ended = Object.entries(loop).filter(([k]) => !["total", "PENDING", "RUNNING"].includes(k)).reduce((n, [, v]) => n + v, 0);
+      const counts = svg("text", { x: NODE_W - 6, y: NODE_H - 5, "text-anchor": "end", class: "edge-label", "data-iterations": t.key });
+      counts.textContent = `${ended}/${loop.total}`;
+      title.textContent += ` — iterations ${iterationText(loop)}`;
+      g.append(counts);
+    }
     g.addEventListener("click", () => onPick(t.key));
     g.addEventListener("keydown", (e) => { if (e.key === "Enter") onPick(t.key); });
     nodes.append(g);
   }
   root.append(edges, nodes);
   return root;
+}
+
+function iterationText(loop) {
+  return Object.entries(loop).map(([k, v]) => `${k} ${v}`).join(" · ");
 }
 
 async function showRun(runId) {
@@ -231,6 +243,7 @@ async function showRun(runId) {
       el("dl", {},
         el("dt", {}, "kind"), el("dd", {}, spec?.kind || ""),
         el("dt", {}, "attempt"), el("dd", {}, t.attempt),
+        ...(t.iterations ? [el("dt", {}, "iterations"), el("dd", { id: "task-iterations" }, iterationText(t.iterations))] : []),
         el("dt", {}, "promise"), el("dd", {}, t.promise_id || "—"),
         el("dt", {}, "Databricks run"), el("dd", {}, t.run_page_url
           ? el("a", { href: t.run_page_url, target: "_blank", rel: "noopener noreferrer", id: "databricks-link" }, String(t.databricks_run_id ?? "open"))

@@ -57,12 +57,19 @@ class Kind(Protocol):
         """The outcome a settled attempt's value gives ``depends_on: {outcome: ...}`` edges."""
         ...
 
+    def after_finish(self, adv: Advancer, spec: TaskSpec, t: Task, p: Promise) -> None:
+        """Last work once an attempt's promise is settled, before the task moves on (a for_each
+        task stops the iterations still running)."""
+        ...
+
 
 def kind_of(spec: TaskSpec | TaskKind) -> Kind:
     """The kind of a task (or of a manifest kind name)."""
     return _KINDS[spec if isinstance(spec, TaskKind) else spec.kind]
 
 
-from lambda_resolver.core.kinds import condition, external, run_job  # noqa: E402  (they use Attempt)
+from lambda_resolver.core.kinds import condition, external, for_each, run_job  # noqa: E402  (they use Attempt)
 
-_KINDS: dict[TaskKind, Kind] = {k.name: k for k in (run_job.KIND, external.KIND, condition.KIND)}
+_KINDS: dict[TaskKind, Kind] = {
+    k.name: k for k in (run_job.KIND, external.KIND, condition.KIND, for_each.KIND)
+}

@@ -16,6 +16,8 @@ from lambda_resolver.core.substitution import ReferenceResolver
 if TYPE_CHECKING:
     from lambda_resolver.core.advance import Advancer, Next
     from lambda_resolver.core.kinds import Attempt
+    from lambda_resolver.core.manifest import TaskSpec
+    from lambda_resolver.core.models import Task
 
 
 class Condition:
@@ -45,6 +47,9 @@ class Condition:
 
     def outcome(self, value: JSON) -> str | None:
         return value.get("outcome") if isinstance(value, dict) else None
+
+    def after_finish(self, adv: Advancer, spec: TaskSpec, t: Task, p: Promise) -> None:
+        return None
 
 
 KIND = Condition()

@@ -14,6 +14,8 @@ from lambda_resolver.core.models import JSON, Promise
 if TYPE_CHECKING:
     from lambda_resolver.core.advance import Advancer, Next
     from lambda_resolver.core.kinds import Attempt
+    from lambda_resolver.core.manifest import TaskSpec
+    from lambda_resolver.core.models import Task
 
 
 class External:
@@ -31,6 +33,9 @@ class External:
         return a.promise
 
     def outcome(self, value: JSON) -> str | None:
+        return None
+
+    def after_finish(self, adv: Advancer, spec: TaskSpec, t: Task, p: Promise) -> None:
         return None
 
 

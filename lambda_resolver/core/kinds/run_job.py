@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from lambda_resolver.core.advance import Advancer, Next
     from lambda_resolver.core.kinds import Attempt
     from lambda_resolver.core.manifest import FlowManifest
+    from lambda_resolver.core.models import Task
 
 
 class NotLaunchable(Exception):
@@ -91,6 +92,9 @@ class RunJob:
         return adv.ctx.writes.set_promise_fields(p.id, fields, while_in=None)
 
     def outcome(self, value: JSON) -> str | None:
+        return None
+
+    def after_finish(self, adv: Advancer, spec: TaskSpec, t: Task, p: Promise) -> None:
         return None
 
 
