@@ -35,10 +35,17 @@ class CountingStore:
     def begin(self) -> None:
         self.per_invocation.append(0)
 
-    def deliver_edge(self, *args: Any, **kwargs: Any) -> Any:
+    def _count(self) -> None:
         with self._lock:
             self.per_invocation[-1] += 1
+
+    def deliver_edge(self, *args: Any, **kwargs: Any) -> Any:
+        self._count()
         return self.inner.deliver_edge(*args, **kwargs)
+
+    def deliver_and_claim(self, *args: Any, **kwargs: Any) -> Any:
+        self._count()  # a one-parent child: its edge and its claim in one write
+        return self.inner.deliver_and_claim(*args, **kwargs)
 
 
 class Wide:
