@@ -41,7 +41,21 @@ class Moved:
     promise: Promise | None = None
 
 
-Next = list["str | Moved"]  # what to look at next: a task key to read, or a task just written
+@dataclass(frozen=True)
+class Started:
+    """An attempt whose run-now answered, its move to RUNNING still to write
+    (:meth:`Advancer.mark_running`). A wide fan-out writes these once every child it claimed has
+    had its run-now, so the last child starts sooner (:mod:`.fanout`); until then the task is
+    TRIGGERING and due, and a re-drive asks run-now again with the same token."""
+
+    task: Task
+    promise: Promise
+    run_id: int
+    url: str | None
+
+
+Next = list["str | Moved | Started"]  # what to look at next: a task key to read, a task just
+# written, or a started attempt to mark RUNNING
 
 
 class Advancer:
@@ -67,10 +81,23 @@ class Advancer:
         """:meth:`drive`, starting from ``task`` as a write just left it (not read again)."""
         self._loop(run, manifest, [Moved(task)], {})
 
-    def _loop(self, run: Run, manifest: FlowManifest, work: Next, known: dict[str, Promise | None]) -> None:
+    def _loop(
+        self,
+        run: Run,
+        manifest: FlowManifest,
+        work: Next,
+        known: dict[str, Promise | None],
+        marks: list[Started] | None = None,
+    ) -> None:
         finished: list[Task] = []
         while work:
             item = work.pop()
+            if isinstance(item, Started):
+                if marks is not None:  # the caller writes it later (see Started)
+                    marks.append(item)
+                else:
+                    work.extend(self.mark_running(item.task, item.promise, item.run_id, item.url))
+                continue
             if isinstance(item, Moved):
                 task: Task | None = item.task
                 if item.claimed and item.task.promise_id:
@@ -248,9 +275,16 @@ class Advancer:
         """Deliver ``t``'s outcome to ``child`` and claim (or skip) it if ready (:mod:`.fanout`)."""
         return self._deliver(run, manifest, t, child)
 
-    def run_loop(self, run: Run, manifest: FlowManifest, work: Next) -> None:
-        """Step ``work`` and what it makes ready until nothing moves (:mod:`.fanout`)."""
-        self._loop(run, manifest, work, {})
+    def run_loop(
+        self, run: Run, manifest: FlowManifest, work: Next, marks: list[Started] | None = None
+    ) -> None:
+        """Step ``work`` and what it makes ready until nothing moves (:mod:`.fanout`); with
+        ``marks``, started attempts are left there for the caller to mark RUNNING."""
+        self._loop(run, manifest, work, {}, marks)
+
+    def started(self, t: Task, p: Promise, run_id: int, url: str | None) -> Next:
+        """An attempt's run-now answered with ``run_id``: mark it RUNNING next (see Started)."""
+        return [Started(t, p, run_id, url)]
 
     def count_off(self, run: Run, manifest: FlowManifest, t: Task) -> None:
         """Count a task whose every edge was delivered off as propagated (:mod:`.fanout`)."""

@@ -33,7 +33,7 @@ from lambda_resolver.core.context import log
 from lambda_resolver.core.errors import StoreConflict
 
 if TYPE_CHECKING:
-    from lambda_resolver.core.advance import Advancer, Next
+    from lambda_resolver.core.advance import Advancer, Next, Started
     from lambda_resolver.core.manifest import FlowManifest
     from lambda_resolver.core.models import Run, Task
 
@@ -139,8 +139,10 @@ def _side_by_side(
     the claimed children. Side by side (at most ``fanout_workers`` at a time) each child's delivery
     and claim, then its start, are tasks of one pool, so a wide chunk waits for its slowest child,
     not for all in turn; one after another the claimed children are returned for the caller's loop
-    to start. An error in one child does not stop the others; the first is raised once all are
-    done, and ``then`` is not called."""
+    to start. Side by side, the started children are marked RUNNING once every one of them has
+    had its run-now (``Started``), so the last run-now does not wait behind the others' marks. An
+    error in one child does not stop the others; the first is raised once all are done (the
+    marks written first), and ``then`` is not called."""
     workers = min(adv.ctx.settings.fanout_workers, len(children))
     if workers <= 1:
         ready: Next = []
@@ -150,6 +152,7 @@ def _side_by_side(
         return ready
     latch = _Latch(len(children))
     starts: list[Future[None]] = []
+    marks: list[Started] = []
 
     def one(child: str) -> None:
         try:
@@ -159,15 +162,18 @@ def _side_by_side(
             raise
         # Its start queues behind the chunk's other deliveries: the claims come first, so the
         # next chunk is handed on early and its invocation overlaps this one's starts.
-        starts.append(pool.submit(adv.run_loop, run, manifest, ready))
+        starts.append(pool.submit(adv.run_loop, run, manifest, ready, marks))
         latch.count(ok=True)
 
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lakehook-fanout") as pool:
         deliveries = [pool.submit(one, child) for child in children]
         if latch.wait():
             then()  # the children's starts go on meanwhile
-    for future in [*deliveries, *starts]:
-        future.result()
+    errors = [future.exception() for future in [*deliveries, *starts]]
+    each_side_by_side(adv, lambda mark: adv.run_loop(run, manifest, [mark]), marks)
+    for error in errors:
+        if error is not None:
+            raise error
     return []
 
 

@@ -66,3 +66,54 @@ def test_a_fan_out_starts_its_children_side_by_side(
     assert t.promise_id is not None
     h.engine.settle(t.promise_id, PromiseState.RESOLVED, value=1)
     assert h.states(run)["c3"] == "SUCCESS"
+
+
+class OrderLauncher(FakeLauncher):
+    """Notes each run-now, in order, in a log shared with the store below."""
+
+    def __init__(self, log: list[tuple[str, str]]) -> None:
+        super().__init__()
+        self.log = log
+
+    def trigger(self, request: Any) -> Any:
+        self.log.append(("run-now", request.promise_id.rsplit(".", 2)[1]))
+        return super().trigger(request)
+
+
+class OrderStore(SqliteStore):
+    """Notes each task's move to RUNNING (the write after its run-now answered), in order."""
+
+    log: list[tuple[str, str]]
+
+    def update_attempt(self, run_id: str, key: str, *args: Any, **kwargs: Any) -> Any:
+        after = super().update_attempt(run_id, key, *args, **kwargs)
+        if after[0].state.value == "RUNNING":
+            self.log.append(("running", key))
+        return after
+
+
+@pytest.mark.parametrize("workers", [4, 1])
+def test_side_by_side_every_child_has_its_run_now_before_any_is_marked_running(
+    tmp_path: Path, workers: int
+) -> None:
+    """The marks wait for the last run-now, so it is not queued behind the others' writes; one
+    after another each child is started and marked in turn. Either way each ends RUNNING once."""
+    log: list[tuple[str, str]] = []
+    store = OrderStore(tmp_path / "lh.db")
+    store.log = log
+    settings = dataclasses.replace(SETTINGS, fanout_workers=workers)
+    h = Harness(store, launcher=OrderLauncher(log), settings=settings)
+    h.publish(flow("fan", [job_task("root"), *(job_task(f"c{i}", ["root"]) for i in range(8))]))
+    run = h.start("fan")
+    log.clear()
+    h.succeed(run, "root")
+    children = [(what, key) for what, key in log if key.startswith("c")]
+    run_nows = [i for i, (what, _) in enumerate(children) if what == "run-now"]
+    marks = [i for i, (what, _) in enumerate(children) if what == "running"]
+    assert len(run_nows) == len(marks) == 8
+    if workers > 1:
+        assert max(run_nows) < min(marks), children
+    else:
+        assert [what for what, _ in children] == ["run-now", "running"] * 8, children
+    assert all(h.states(run)[f"c{i}"] == "RUNNING" for i in range(8))
+    assert h.launcher.duplicates == {}

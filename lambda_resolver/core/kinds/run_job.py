@@ -67,7 +67,7 @@ class RunJob:
                 "databricks_run_id": launched.databricks_run_id,
             },
         )
-        return adv.mark_running(t, p, launched.databricks_run_id, launched.run_page_url)
+        return adv.started(t, p, launched.databricks_run_id, launched.run_page_url)
 
     def before_finish(self, adv: Advancer, a: Attempt) -> Promise:
         """An attempt still TRIGGERING was canceled or timed out: its run-now may have started a run
