@@ -6,15 +6,17 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from lambda_resolver.core.clock import Clock, SystemClock
 from lambda_resolver.core.errors import UnknownFlow
 from lambda_resolver.core.ids import TokenSigner
-from lambda_resolver.core.launcher import Launcher
 from lambda_resolver.core.manifest import FlowManifest
 from lambda_resolver.core.store import Store
 from lambda_resolver.core.transitions import Transitions
+
+if TYPE_CHECKING:
+    from lambda_resolver.core.launcher import Launcher
 
 log = logging.getLogger("lakehook")
 

@@ -17,7 +17,6 @@ from lambda_resolver.core.advance import Advancer
 from lambda_resolver.core.clock import iso
 from lambda_resolver.core.context import Context
 from lambda_resolver.core.errors import AlreadySettled, BadRequest, NotFound, StoreConflict, ValueTooLarge
-from lambda_resolver.core.kinds import for_each
 from lambda_resolver.core.models import ACTIVE_TASK_STATES, JSON, Promise, PromiseState, Run, Task
 from lambda_resolver.core.standalone import Standalone
 
@@ -159,6 +158,8 @@ class Settler:
         """Push on what waits for ``p``: its task (and dependents), its for_each loop (an
         iteration's try), or a standalone promise's run."""
         if p.iteration is not None:
+            from lambda_resolver.core.kinds import for_each  # only a for_each flow has iterations
+
             for_each.after_iteration(self.advancer, p)
         elif p.run_id is not None and p.task_key is not None:
             run = self.ctx.store.get_run(p.run_id)

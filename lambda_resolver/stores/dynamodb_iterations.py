@@ -104,7 +104,7 @@ def iteration_item(key: Key, it: Iteration, ttl: int | None) -> Item:
 
 
 class RunLoops:
-    """The :class:`~lambda_resolver.core.iterations.IterationStore` half of the DynamoDB store."""
+    """The :class:`~lambda_resolver.core.store.IterationStore` half of the DynamoDB store."""
 
     _table: Table
     due_shards: int
