@@ -2,7 +2,8 @@
 
 Records are immutable values. Stores persist them and change them only through conditional
 writes; the engine decides every change through the state machines in ``promise_machine`` and
-``task_machine``.
+``task_machine``. The small records (a run's trigger, a due-index entry) are named tuples:
+immutable values, and ~10x cheaper to define than frozen dataclasses at a cold start.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 JSON = Any  # a JSON value: None, bool, int, float, str, list, dict
 
@@ -143,8 +144,7 @@ class TriggerType(str, enum.Enum):
     PERIODIC = "periodic"  # the flow's ``trigger.periodic``
 
 
-@dataclasses.dataclass(frozen=True)
-class RunTrigger:
+class RunTrigger(NamedTuple):
     """Why a run exists: manual, or a schedule slot (``slot``, epoch ms) with how many slots
     before it were skipped while nothing fired them (no backfill)."""
 
@@ -169,6 +169,9 @@ class RunTrigger:
         return cls(TriggerType(doc.get("type", "manual")), doc.get("slot"), int(doc.get("skipped", 0)))
 
 
+MANUAL_TRIGGER = RunTrigger()  # a run started by hand: the default trigger
+
+
 @dataclasses.dataclass(frozen=True)
 class Run:
     """A flow run. Leaf counters decide the result without ever scanning the tasks."""
@@ -190,7 +193,7 @@ class Run:
     notify_attempts: int = 0
     notified_at: int | None = None
     due_at: int | None = None
-    trigger: RunTrigger = RunTrigger()
+    trigger: RunTrigger = MANUAL_TRIGGER
     repair_count: int = 0
     latest_repair_id: int | None = None
     # The latest repair's plan: {"id", "tasks": {key: [state, attempt]}, "applied"} (core/repair.py)
@@ -200,8 +203,7 @@ class Run:
         return dataclasses.replace(self, **changes)
 
 
-@dataclasses.dataclass(frozen=True)
-class DueItem:
+class DueItem(NamedTuple):
     """A record the reconciler must look at: ``kind`` is "promise", "task", "run" or "schedule"."""
 
     kind: str

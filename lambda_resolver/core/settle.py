@@ -8,8 +8,7 @@ advance, or a standalone promise's follow-up (cancel its run, notify).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from lambda_resolver.core import attempts
 from lambda_resolver.core import promise_machine as pm
@@ -21,8 +20,7 @@ from lambda_resolver.core.models import ACTIVE_TASK_STATES, JSON, Promise, Promi
 from lambda_resolver.core.standalone import Standalone
 
 
-@dataclass(frozen=True)
-class Settled:
+class Settled(NamedTuple):
     """The answer to a settle: the stored promise and whether this request changed it."""
 
     promise: Promise

@@ -9,8 +9,7 @@ line in ``_MODULES``.
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from lambda_resolver.core.manifest import FlowManifest, TaskKind, TaskSpec
 from lambda_resolver.core.models import JSON, Promise, Run, Task
@@ -19,8 +18,7 @@ if TYPE_CHECKING:
     from lambda_resolver.core.advance import Advancer, Next
 
 
-@dataclass(frozen=True)
-class Attempt:
+class Attempt(NamedTuple):
     """One attempt of a task: its run, the run's manifest, the task's spec, the task, its promise."""
 
     run: Run
