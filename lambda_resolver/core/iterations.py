@@ -16,7 +16,8 @@ import dataclasses
 import enum
 import hashlib
 from collections.abc import Mapping
-from typing import Any
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 from lambda_resolver.core.ids import task_promise_id
 from lambda_resolver.core.models import JSON, PromiseState
@@ -47,8 +48,7 @@ ITERATION_RESULT = {
 ENDED = (IterationState.SUCCESS, IterationState.FAILED, IterationState.TIMEDOUT, IterationState.CANCELED)
 
 
-@dataclasses.dataclass(frozen=True)
-class Loop:
+class Loop(NamedTuple):
     """One attempt of a for_each task: its inputs and its counters (never a list of iterations)."""
 
     run_id: str
@@ -58,7 +58,7 @@ class Loop:
     concurrency: int
     next: int = 0  # iterations claimed so far: the next one to claim
     active: int = 0  # claimed and not ended
-    ended: Mapping[str, int] = dataclasses.field(default_factory=dict)  # IterationState value → count
+    ended: Mapping[str, int] = MappingProxyType({})  # IterationState value → count (read-only)
     stopped: bool = False  # canceled or timed out: claim nothing more
     created_at: int = 0
 

@@ -8,16 +8,18 @@ advance, or a standalone promise's follow-up (cancel its run, notify).
 from __future__ import annotations
 
 import json
-from typing import Any, NamedTuple
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from lambda_resolver.core import attempts
 from lambda_resolver.core import promise_machine as pm
-from lambda_resolver.core.advance import Advancer
 from lambda_resolver.core.clock import iso
 from lambda_resolver.core.context import Context
 from lambda_resolver.core.errors import AlreadySettled, BadRequest, NotFound, StoreConflict, ValueTooLarge
 from lambda_resolver.core.models import ACTIVE_TASK_STATES, JSON, Promise, PromiseState, Run, Task
 from lambda_resolver.core.standalone import Standalone
+
+if TYPE_CHECKING:
+    from lambda_resolver.core.advance import Advancer
 
 
 class Settled(NamedTuple):
@@ -28,12 +30,17 @@ class Settled(NamedTuple):
 
 
 class Settler:
-    """Settle and heartbeat promises."""
+    """Settle and heartbeat promises. ``advancer`` gives the flows' advancer when a settle first
+    needs it: a process that settles only standalone promises never imports the flow machinery."""
 
-    def __init__(self, ctx: Context, advancer: Advancer, standalone: Standalone) -> None:
+    def __init__(self, ctx: Context, advancer: Callable[[], Advancer], standalone: Standalone) -> None:
         self.ctx = ctx
-        self.advancer = advancer
+        self._advancer = advancer
         self.standalone = standalone
+
+    @property
+    def advancer(self) -> Advancer:
+        return self._advancer()
 
     def settle(
         self,
@@ -128,6 +135,8 @@ class Settler:
             "idempotency_key": req.idempotency_key,
             "due_at": self.standalone.due_after_settle(p, now),
         }
+        from lambda_resolver.core import attempts  # a flow task's attempt
+
         target, task_changes = attempts.finish_plan(
             spec, t, p.replace(state=req.state, settled_at=now, **changes), now, ctx.settings
         )
