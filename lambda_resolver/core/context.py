@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from lambda_resolver.core.clock import Clock, SystemClock
 from lambda_resolver.core.errors import UnknownFlow
@@ -23,8 +22,7 @@ log = logging.getLogger("lakehook")
 MAX_VALUE_BYTES = 256 * 1024
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(NamedTuple):
     """Timing and limits. The defaults suit AWS; the local stack shortens the intervals."""
 
     callback_url: str  # the base URL notebooks call back (the resolver's public URL)

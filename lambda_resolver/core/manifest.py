@@ -83,8 +83,7 @@ class ForEach(NamedTuple):
         return cls(str(d["inputs"]), int(d.get("concurrency", 1)), TaskSpec.from_dict(d["task"]))
 
 
-@dataclass(frozen=True)
-class TaskSpec:
+class TaskSpec(NamedTuple):
     key: str
     kind: TaskKind
     depends_on: tuple[Dependency, ...] = ()
