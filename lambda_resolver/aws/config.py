@@ -177,7 +177,7 @@ class AwsConfig(NamedTuple):
 
     def databricks_config(self, secrets: SecretCache) -> dict[str, Any]:
         """Keyword arguments for the SDK's Config: host and PAT or OAuth M2M credentials."""
-        from lambda_resolver.databricks.launcher import credentials_from_secret
+        from lambda_resolver.databricks.credentials import credentials_from_secret
 
         config: dict[str, Any] = {}
         if self.databricks_secret:
