@@ -101,6 +101,7 @@ def loop_from_item(item: Mapping[str, Any], inputs: tuple[Any, ...]) -> Loop:
 
 
 def iteration_from(doc: Mapping[str, Any]) -> Iteration:
+    """An iteration record from its stored document (the records' module imported on first use)."""
     from lambda_resolver.core.iterations import Iteration
 
     return Iteration.from_doc(doc)
