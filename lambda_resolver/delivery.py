@@ -21,8 +21,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import SplitResult, unquote, urlsplit
 
 from lambda_resolver.core.context import log
@@ -42,8 +41,7 @@ class DeliveryError(Exception):
     """An attempt did not reach a receiver; the message says why (never a secret)."""
 
 
-@dataclass(frozen=True)
-class Receiver:
+class Receiver(NamedTuple):
     """A URL the operator allows (exact, or a prefix when it ends in "/") and its signing secret."""
 
     url: str

@@ -32,8 +32,7 @@ import json
 import logging
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from lambda_resolver.aws.secrets import SecretCache
 from lambda_resolver.core.ids import TokenSigner
@@ -48,8 +47,7 @@ class ConfigError(Exception):
     """The Lambda's configuration is wrong; the message says which variable or secret to fix."""
 
 
-@dataclass(frozen=True)
-class SigningKeys:
+class SigningKeys(NamedTuple):
     signer: TokenSigner
 
 
@@ -125,8 +123,7 @@ def parse_operator_key(text: str) -> str | None:
     return check_secret("operator key", key) if key else None
 
 
-@dataclass
-class AwsConfig:
+class AwsConfig(NamedTuple):
     """Everything the handler needs, read from the environment; secrets are read on demand."""
 
     store: str  # a store URL (lambda_resolver.wiring)
@@ -180,7 +177,7 @@ class AwsConfig:
 
     def databricks_config(self, secrets: SecretCache) -> dict[str, Any]:
         """Keyword arguments for the SDK's Config: host and PAT or OAuth M2M credentials."""
-        from lambda_resolver.databricks.launcher import credentials_from_secret
+        from lambda_resolver.databricks.credentials import credentials_from_secret
 
         config: dict[str, Any] = {}
         if self.databricks_secret:

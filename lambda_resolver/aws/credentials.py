@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from lambda_resolver.aws.config import (
     AwsConfig,
@@ -23,8 +22,7 @@ from lambda_resolver.aws.config import (
 from lambda_resolver.aws.secrets import SecretCache
 
 
-@dataclass(frozen=True)
-class Secrets:
+class Secrets(NamedTuple):
     """One reading of every secret."""
 
     keys: SigningKeys

@@ -109,7 +109,7 @@ class Resolver:
 
     def _engine(self, config: AwsConfig, receivers: Any, context: Any) -> Any:
         from lambda_resolver.core.context import Settings
-        from lambda_resolver.databricks.launcher import SdkLauncher
+        from lambda_resolver.databricks.lazy import LazySdkLauncher
         from lambda_resolver.delivery import HttpNotifier
         from lambda_resolver.http.documents import documents_of
         from lambda_resolver.wiring import build_engine
@@ -118,7 +118,7 @@ class Resolver:
         engine = build_engine(
             store=config.store,
             clients={"dynamodb": self._dynamodb()},
-            launcher=self._launcher(db) if self._launcher else SdkLauncher(config=db),
+            launcher=self._launcher(db) if self._launcher else LazySdkLauncher(config=db),
             signer=self._services.signer,
             settings=Settings(callback_url=self._url(config, context), **dict(config.timings)),
             event=self.telemetry,

@@ -9,8 +9,7 @@ operations — and never scans the run.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from lambda_resolver.core import attempts, fanout, notifications, repair_plan
 from lambda_resolver.core import task_machine as tm
@@ -30,8 +29,7 @@ from lambda_resolver.core.models import (
 T = TaskState
 
 
-@dataclass(frozen=True)
-class Moved:
+class Moved(NamedTuple):
     """A task as the move that returned it left it: the next step starts from it instead of
     reading it again. ``claimed``: the move was a claim, whose attempt's promise is ``promise``
     (None: it has none yet)."""

@@ -4,25 +4,25 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from lambda_resolver.core.clock import Clock, SystemClock
 from lambda_resolver.core.errors import UnknownFlow
 from lambda_resolver.core.ids import TokenSigner
-from lambda_resolver.core.launcher import Launcher
 from lambda_resolver.core.manifest import FlowManifest
 from lambda_resolver.core.store import Store
 from lambda_resolver.core.transitions import Transitions
+
+if TYPE_CHECKING:
+    from lambda_resolver.core.launcher import Launcher
 
 log = logging.getLogger("lakehook")
 
 MAX_VALUE_BYTES = 256 * 1024
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(NamedTuple):
     """Timing and limits. The defaults suit AWS; the local stack shortens the intervals."""
 
     callback_url: str  # the base URL notebooks call back (the resolver's public URL)
@@ -71,18 +71,32 @@ def _no_event(name: str, fields: dict[str, Any]) -> None:
     return None
 
 
-@dataclass
 class Context:
-    store: Store
-    launcher: Launcher
-    signer: TokenSigner
-    settings: Settings
-    clock: Clock = field(default_factory=SystemClock)
-    event: Event = _no_event  # metrics and logs hang off this
-    notifier: Notifier | None = None
-    dispatch: Dispatch | None = None  # None: the reconciler sends notifications itself
-    handoff: Handoff | None = None  # None: a wide fan-out's chunks run in turn in the same call
-    _manifests: dict[tuple[str, int], FlowManifest] = field(default_factory=dict)
+    """The engine's parts, shared. A plain class, not a dataclass: it is defined before a fresh
+    Lambda's first callback, and a dataclass costs ~10x more to define."""
+
+    def __init__(  # noqa: PLR0917 - the positional order callers have always used
+        self,
+        store: Store,
+        launcher: Launcher,
+        signer: TokenSigner,
+        settings: Settings,
+        clock: Clock | None = None,
+        event: Event = _no_event,  # metrics and logs hang off this
+        notifier: Notifier | None = None,
+        dispatch: Dispatch | None = None,  # None: the reconciler sends notifications itself
+        handoff: Handoff | None = None,  # None: a wide fan-out's chunks run in turn in the same call
+    ) -> None:
+        self.store = store
+        self.launcher = launcher
+        self.signer = signer
+        self.settings = settings
+        self.clock: Clock = clock if clock is not None else SystemClock()
+        self.event = event
+        self.notifier = notifier
+        self.dispatch = dispatch
+        self.handoff = handoff
+        self._manifests: dict[tuple[str, int], FlowManifest] = {}
 
     def now(self) -> int:
         return self.clock.now()

@@ -9,21 +9,24 @@ safety net); every state they change is written by ``transitions``.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
-from lambda_resolver.core.advance import Advancer
 from lambda_resolver.core.context import Context, log
 from lambda_resolver.core.errors import LakehookError, NotFound
-from lambda_resolver.core.history import RunPage, page, position_of
-from lambda_resolver.core.iterations import Iteration, Loop
 from lambda_resolver.core.manifest import FlowManifest
 from lambda_resolver.core.models import JSON, Promise, PromiseState, Run, RunState, RunTrigger, Task
-from lambda_resolver.core.reconcile import Reconciler
-from lambda_resolver.core.repair import Repairer
-from lambda_resolver.core.runs import RunLife, initial_tasks
-from lambda_resolver.core.scheduler import Scheduler
 from lambda_resolver.core.settle import Settled, Settler, check_value_size, promise_document
 from lambda_resolver.core.standalone import Standalone
+
+if TYPE_CHECKING:
+    from lambda_resolver.core.advance import Advancer
+    from lambda_resolver.core.history import RunPage
+    from lambda_resolver.core.iterations import Iteration, Loop
+    from lambda_resolver.core.reconcile import Reconciler
+    from lambda_resolver.core.repair import Repairer
+    from lambda_resolver.core.runs import RunLife
+    from lambda_resolver.core.scheduler import Scheduler
 
 
 class Engine:
@@ -31,13 +34,41 @@ class Engine:
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
-        self.advancer = Advancer(ctx)
         self.standalone = Standalone(ctx)
-        self.runs = RunLife(ctx, self.advancer)
-        self.settler = Settler(ctx, self.advancer, self.standalone)
-        self.reconciler = Reconciler(ctx, self.advancer, self.standalone)
-        self.repairs = Repairer(ctx, self.advancer)
-        self.schedules = Scheduler(ctx)
+        self.settler = Settler(ctx, lambda: self.advancer, self.standalone)
+
+    # The parts a callback may never use are imported on first use: a fresh Lambda answering a
+    # callback pays only for settling, and for advancing when the promise is a flow task's
+    # (bench/aws_cold_start.py; tests/bench/test_bench_smoke.py names what stays off its path).
+    @cached_property
+    def advancer(self) -> Advancer:
+        from lambda_resolver.core.advance import Advancer
+
+        return Advancer(self.ctx)
+
+    @cached_property
+    def runs(self) -> RunLife:
+        from lambda_resolver.core.runs import RunLife
+
+        return RunLife(self.ctx, self.advancer)
+
+    @cached_property
+    def reconciler(self) -> Reconciler:
+        from lambda_resolver.core.reconcile import Reconciler
+
+        return Reconciler(self.ctx, self.advancer, self.standalone)
+
+    @cached_property
+    def repairs(self) -> Repairer:
+        from lambda_resolver.core.repair import Repairer
+
+        return Repairer(self.ctx, self.advancer)
+
+    @cached_property
+    def schedules(self) -> Scheduler:
+        from lambda_resolver.core.scheduler import Scheduler
+
+        return Scheduler(self.ctx)
 
     # -- flows ---------------------------------------------------------------------------------
     def publish(self, manifest: FlowManifest, *, production: bool = False) -> FlowManifest:
@@ -117,6 +148,8 @@ class Engine:
         cursor: str | None = None,
     ) -> RunPage:
         """A page of runs, newest first, without their tasks; ``cursor`` continues a page."""
+        from lambda_resolver.core.history import page, position_of
+
         before = position_of(cursor) if cursor else None
         return page(self.ctx.store.list_runs(flow=flow, state=state, limit=limit + 1, before=before), limit)
 
@@ -193,7 +226,6 @@ __all__ = [
     "LakehookError",
     "Settled",
     "check_value_size",
-    "initial_tasks",
     "log",
     "promise_document",
 ]

@@ -1,5 +1,5 @@
-"""The iterations of a ``for_each_task``: their records, their promise ids, the store methods they
-need, and the rule that turns their results into the for_each task's.
+"""The iterations of a ``for_each_task``: their records, their promise ids, the rule that turns
+their results into the for_each task's (the store methods they need: ``core.store.IterationStore``).
 
 One :class:`Loop` record per attempt of a for_each task holds its inputs and counters: how many
 iterations were claimed (``next``), how many are active, how many ended in each state. An
@@ -15,11 +15,12 @@ from __future__ import annotations
 import dataclasses
 import enum
 import hashlib
-from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 from lambda_resolver.core.ids import task_promise_id
-from lambda_resolver.core.models import JSON, Promise, PromiseState
+from lambda_resolver.core.models import JSON, PromiseState
 
 #: Databricks' limits: at most 100 iterations at once; the inputs of one for_each task.
 MAX_CONCURRENCY = 100
@@ -47,8 +48,7 @@ ITERATION_RESULT = {
 ENDED = (IterationState.SUCCESS, IterationState.FAILED, IterationState.TIMEDOUT, IterationState.CANCELED)
 
 
-@dataclasses.dataclass(frozen=True)
-class Loop:
+class Loop(NamedTuple):
     """One attempt of a for_each task: its inputs and its counters (never a list of iterations)."""
 
     run_id: str
@@ -58,7 +58,7 @@ class Loop:
     concurrency: int
     next: int = 0  # iterations claimed so far: the next one to claim
     active: int = 0  # claimed and not ended
-    ended: Mapping[str, int] = dataclasses.field(default_factory=dict)  # IterationState value → count
+    ended: Mapping[str, int] = MappingProxyType({})  # IterationState value → count (read-only)
     stopped: bool = False  # canceled or timed out: claim nothing more
     created_at: int = 0
 
@@ -135,48 +135,3 @@ def loop_result(loop: Loop) -> tuple[PromiseState, dict[str, Any] | None]:
     message = f"{sum(bad.values())} of {loop.total} iterations did not succeed ({detail})"
     # The iterations spent their own retries; running all of them again would repeat the successes.
     return PromiseState.REJECTED, {"type": "ForEachFailed", "message": message, "retryable": False}
-
-
-class IterationStore(Protocol):
-    """The store methods of for_each loops (part of :class:`~lambda_resolver.core.store.Store`)."""
-
-    def create_loop(self, loop: Loop) -> tuple[Loop, bool]:
-        """Insert ``loop`` unless one exists for its (run, task, attempt). Returns (stored, created)."""
-        ...
-
-    def get_loop(self, run_id: str, task_key: str, attempt: int) -> Loop | None: ...
-
-    def claim_iteration(self, loop: Loop, iteration: Iteration, promise: Promise) -> Loop:
-        """Claim iteration ``iteration.index`` — if it is the loop's ``next``, fewer than
-        ``concurrency`` are active and the loop is not stopped — and, in the same transaction,
-        store its record and its first promise. Returns the loop after the write; raises
-        StoreConflict(current loop) if the condition fails."""
-        ...
-
-    def get_iteration(self, run_id: str, task_key: str, attempt: int, index: int) -> Iteration | None: ...
-
-    def finish_iteration(
-        self,
-        loop: Loop,
-        index: int,
-        *,
-        promise_id: str,
-        changes: Mapping[str, Any],
-        retry: Promise | None = None,
-    ) -> Loop | None:
-        """Move iteration ``index`` on from its settled promise ``promise_id``, once: only while it
-        is RUNNING on that promise. With ``retry``, it stays RUNNING on that new promise (created in
-        the same transaction); otherwise ``changes`` carries its final ``state`` and, in the same
-        transaction, the loop counts it ended (``active`` -1, ``ended[state]`` +1). Returns the
-        loop after the write, or None if the iteration had already moved on."""
-        ...
-
-    def stop_loop(self, run_id: str, task_key: str, attempt: int) -> Loop | None:
-        """Mark the loop stopped (claim nothing more); idempotent. None if there is no loop."""
-        ...
-
-    def list_iterations(
-        self, run_id: str, task_key: str, attempt: int, *, start: int = 0, limit: int = 100
-    ) -> Sequence[Iteration]:
-        """Up to ``limit`` claimed iterations with index >= ``start``, by index (a range read)."""
-        ...

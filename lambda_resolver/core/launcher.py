@@ -1,18 +1,17 @@
 """The launcher protocol: the core's only door to Databricks.
 
 The real launchers (databricks-sdk against a workspace, or the local workspace) live outside
-the core; tests use a fake. The core never imports databricks-sdk.
+the core; tests use a fake. The core never imports databricks-sdk. Its records are named tuples:
+immutable values, and ~10x cheaper to define than frozen dataclasses at a cold start.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 
-@dataclass(frozen=True)
-class TriggerRequest:
+class TriggerRequest(NamedTuple):
     job_id: int
     job_key: str
     parameters: Mapping[str, str]  # job_parameters, including the `lakehook` handle
@@ -20,14 +19,12 @@ class TriggerRequest:
     promise_id: str
 
 
-@dataclass(frozen=True)
-class Launched:
+class Launched(NamedTuple):
     databricks_run_id: int
     run_page_url: str | None = None
 
 
-@dataclass(frozen=True)
-class RunStatus:
+class RunStatus(NamedTuple):
     """A Databricks run as the core needs it. ``life`` is PENDING/QUEUED/RUNNING/TERMINATING/
     TERMINATED/SKIPPED/INTERNAL_ERROR; ``result`` (SUCCESS/FAILED/TIMEDOUT/CANCELED/...) is set
     once it ended."""

@@ -2,7 +2,8 @@
 
 The compiler turns a bundle job tagged ``lakehook: flow`` into a :class:`FlowManifest`;
 ``lakehook publish`` fills in Databricks job ids and stores it as a new version. A flow run pins
-the version it started with, so a manifest never changes once stored.
+the version it started with, so a manifest never changes once stored. Its leaf records are
+named tuples: immutable values, and ~10x cheaper to define than frozen dataclasses at a cold start.
 """
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ import dataclasses
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from lambda_resolver.core.schedule.spec import FlowSchedule
+if TYPE_CHECKING:
+    from lambda_resolver.core.schedule.spec import FlowSchedule
 
 
 class RunIf(str, enum.Enum):
@@ -43,23 +45,20 @@ class ConditionOp(str, enum.Enum):
     LESS_THAN_OR_EQUAL = "LESS_THAN_OR_EQUAL"
 
 
-@dataclass(frozen=True)
-class Dependency:
+class Dependency(NamedTuple):
     """One ``depends_on`` entry; ``outcome`` ("true"/"false") only on a condition task."""
 
     task_key: str
     outcome: str | None = None
 
 
-@dataclass(frozen=True)
-class Condition:
+class Condition(NamedTuple):
     op: ConditionOp
     left: str
     right: str
 
 
-@dataclass(frozen=True)
-class JobRef:
+class JobRef(NamedTuple):
     """A bundle job a flow task points at. ``job_id`` is known only after publish."""
 
     key: str
@@ -68,8 +67,7 @@ class JobRef:
     external: bool = False
 
 
-@dataclass(frozen=True)
-class ForEach:
+class ForEach(NamedTuple):
     """A ``for_each_task``: ``inputs`` (a JSON array as text, or a reference to an upstream value),
     how many iterations run at once, and the nested task each one runs (a job task)."""
 
@@ -85,8 +83,7 @@ class ForEach:
         return cls(str(d["inputs"]), int(d.get("concurrency", 1)), TaskSpec.from_dict(d["task"]))
 
 
-@dataclass(frozen=True)
-class TaskSpec:
+class TaskSpec(NamedTuple):
     key: str
     kind: TaskKind
     depends_on: tuple[Dependency, ...] = ()
@@ -235,6 +232,11 @@ class FlowManifest:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> FlowManifest:
+        schedule = d.get("schedule")
+        if schedule is not None:  # a scheduled flow: only then is the schedule code imported
+            from lambda_resolver.core.schedule.spec import FlowSchedule
+
+            schedule = FlowSchedule.from_dict(schedule)
         return cls(
             name=d["name"],
             display_name=d.get("display_name", ""),
@@ -249,5 +251,5 @@ class FlowManifest:
                 for j in d.get("jobs", ())
             ),
             tasks=tuple(TaskSpec.from_dict(t) for t in d["tasks"]),
-            schedule=None if d.get("schedule") is None else FlowSchedule.from_dict(d["schedule"]),
+            schedule=schedule,
         )

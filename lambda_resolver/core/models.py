@@ -2,15 +2,17 @@
 
 Records are immutable values. Stores persist them and change them only through conditional
 writes; the engine decides every change through the state machines in ``promise_machine`` and
-``task_machine``.
+``task_machine``. They are named tuples: immutable values, ~10x cheaper to define than frozen
+dataclasses (a fresh Lambda defines them before its first callback); ``replace`` returns a copy
+with some fields changed.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import enum
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from types import MappingProxyType
+from typing import Any, NamedTuple, TypeVar
 
 JSON = Any  # a JSON value: None, bool, int, float, str, list, dict
 
@@ -75,8 +77,7 @@ class RunState(str, enum.Enum):
         return self not in (RunState.PENDING, RunState.RUNNING)
 
 
-@dataclasses.dataclass(frozen=True)
-class Promise:
+class Promise(NamedTuple):
     """A durable promise. Task attempts carry ``run_id``/``task_key``/``attempt``; a standalone
     promise may carry ``job`` (the single-job pattern)."""
 
@@ -105,11 +106,10 @@ class Promise:
     iteration: int | None = None
 
     def replace(self, **changes: Any) -> Promise:
-        return dataclasses.replace(self, **changes)
+        return self._replace(**changes)
 
 
-@dataclasses.dataclass(frozen=True)
-class Task:
+class Task(NamedTuple):
     """One task of one flow run. ``waiting`` counts dependencies not yet delivered; ``deps`` holds
     the edge outcome each delivered parent left (see task_machine.EdgeOutcome)."""
 
@@ -118,7 +118,7 @@ class Task:
     state: TaskState
     waiting: int
     attempt: int = 0
-    deps: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    deps: Mapping[str, str] = MappingProxyType({})
     promise_id: str | None = None
     value: JSON = None
     error: dict[str, Any] | None = None
@@ -132,7 +132,7 @@ class Task:
     retry_base: int = 0  # the attempt a repair reset it from: its retries count from there
 
     def replace(self, **changes: Any) -> Task:
-        return dataclasses.replace(self, **changes)
+        return self._replace(**changes)
 
 
 class TriggerType(str, enum.Enum):
@@ -143,8 +143,7 @@ class TriggerType(str, enum.Enum):
     PERIODIC = "periodic"  # the flow's ``trigger.periodic``
 
 
-@dataclasses.dataclass(frozen=True)
-class RunTrigger:
+class RunTrigger(NamedTuple):
     """Why a run exists: manual, or a schedule slot (``slot``, epoch ms) with how many slots
     before it were skipped while nothing fired them (no backfill)."""
 
@@ -169,8 +168,10 @@ class RunTrigger:
         return cls(TriggerType(doc.get("type", "manual")), doc.get("slot"), int(doc.get("skipped", 0)))
 
 
-@dataclasses.dataclass(frozen=True)
-class Run:
+MANUAL_TRIGGER = RunTrigger()  # a run started by hand: the default trigger
+
+
+class Run(NamedTuple):
     """A flow run. Leaf counters decide the result without ever scanning the tasks."""
 
     run_id: str
@@ -178,7 +179,7 @@ class Run:
     flow_version: int
     state: RunState
     created_at: int
-    params: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    params: Mapping[str, str] = MappingProxyType({})
     ended_at: int | None = None
     notify_url: str | None = None
     open_leaves: int = 0
@@ -190,18 +191,17 @@ class Run:
     notify_attempts: int = 0
     notified_at: int | None = None
     due_at: int | None = None
-    trigger: RunTrigger = RunTrigger()
+    trigger: RunTrigger = MANUAL_TRIGGER
     repair_count: int = 0
     latest_repair_id: int | None = None
     # The latest repair's plan: {"id", "tasks": {key: [state, attempt]}, "applied"} (core/repair.py)
     repair: dict[str, Any] | None = None
 
     def replace(self, **changes: Any) -> Run:
-        return dataclasses.replace(self, **changes)
+        return self._replace(**changes)
 
 
-@dataclasses.dataclass(frozen=True)
-class DueItem:
+class DueItem(NamedTuple):
     """A record the reconciler must look at: ``kind`` is "promise", "task", "run" or "schedule"."""
 
     kind: str
@@ -210,33 +210,36 @@ class DueItem:
     task_key: str | None = None
 
 
-def to_doc(record: Any) -> dict[str, Any]:
+Record = Promise | Task | Run
+
+
+def to_doc(record: Record) -> dict[str, Any]:
     """A record as a JSON-ready dict (enums as their values)."""
-    out: dict[str, Any] = {}
-    for f in dataclasses.fields(record):
-        v = getattr(record, f.name)
-        if isinstance(v, enum.Enum):
-            v = v.value
-        elif isinstance(v, RunTrigger):
-            v = v.to_doc()
-        elif isinstance(v, Mapping):
-            v = dict(v)
-        out[f.name] = v
-    return out
+    return {name: _json_ready(v) for name, v in zip(record._fields, record, strict=True)}
+
+
+def _json_ready(v: Any) -> Any:
+    if isinstance(v, enum.Enum):
+        return v.value
+    if isinstance(v, RunTrigger):
+        return v.to_doc()
+    if isinstance(v, Mapping):
+        return dict(v)
+    return v
 
 
 def from_doc(cls: type[R], doc: Mapping[str, Any]) -> R:
     """The inverse of :func:`to_doc`; unknown keys are ignored, missing ones take defaults."""
     kwargs: dict[str, Any] = {}
-    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
-        if f.name not in doc:
+    for name in cls._fields:  # type: ignore[attr-defined]
+        if name not in doc:
             continue
-        v = doc[f.name]
-        if f.name == "state" and v is not None:
+        v = doc[name]
+        if name == "state" and v is not None:
             v = _STATE_TYPES[cls](v)
-        elif f.name == "trigger" and cls is Run:
+        elif name == "trigger" and cls is Run:
             v = RunTrigger.from_doc(v)
-        kwargs[f.name] = v
+        kwargs[name] = v
     return cls(**kwargs)
 
 

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import enum
 import json
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from lambda_resolver.core.errors import Unauthorized
 from lambda_resolver.core.models import JSON, Promise, PromiseState
@@ -45,8 +44,7 @@ def unchanged(state: PromiseState | None) -> PromiseState | None:
     return state
 
 
-@dataclass(frozen=True)
-class SettleRequest:
+class SettleRequest(NamedTuple):
     state: PromiseState
     value: JSON = None
     error: dict[str, Any] | None = None

@@ -17,8 +17,7 @@ flow's leaves (``task_machine.run_result``), the ones kept and the ones rerun.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from lambda_resolver.core import task_machine as tm
 from lambda_resolver.core.errors import BadRequest, RepairConflict
@@ -32,8 +31,7 @@ NOT_SUCCEEDED = frozenset({T.FAILED, T.TIMEDOUT, T.CANCELED, T.UPSTREAM_FAILED, 
 _RERUN_DEPENDENTS = NOT_SUCCEEDED | {T.EXCLUDED}
 
 
-@dataclass(frozen=True)
-class RepairRequest:
+class RepairRequest(NamedTuple):
     """The body of a repair, as Databricks names its fields."""
 
     rerun_tasks: tuple[str, ...] = ()

@@ -8,22 +8,21 @@ advance, or a standalone promise's follow-up (cancel its run, notify).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from lambda_resolver.core import attempts
 from lambda_resolver.core import promise_machine as pm
-from lambda_resolver.core.advance import Advancer
 from lambda_resolver.core.clock import iso
 from lambda_resolver.core.context import Context
 from lambda_resolver.core.errors import AlreadySettled, BadRequest, NotFound, StoreConflict, ValueTooLarge
-from lambda_resolver.core.kinds import for_each
 from lambda_resolver.core.models import ACTIVE_TASK_STATES, JSON, Promise, PromiseState, Run, Task
 from lambda_resolver.core.standalone import Standalone
 
+if TYPE_CHECKING:
+    from lambda_resolver.core.advance import Advancer
 
-@dataclass(frozen=True)
-class Settled:
+
+class Settled(NamedTuple):
     """The answer to a settle: the stored promise and whether this request changed it."""
 
     promise: Promise
@@ -31,12 +30,17 @@ class Settled:
 
 
 class Settler:
-    """Settle and heartbeat promises."""
+    """Settle and heartbeat promises. ``advancer`` gives the flows' advancer when a settle first
+    needs it: a process that settles only standalone promises never imports the flow machinery."""
 
-    def __init__(self, ctx: Context, advancer: Advancer, standalone: Standalone) -> None:
+    def __init__(self, ctx: Context, advancer: Callable[[], Advancer], standalone: Standalone) -> None:
         self.ctx = ctx
-        self.advancer = advancer
+        self._advancer = advancer
         self.standalone = standalone
+
+    @property
+    def advancer(self) -> Advancer:
+        return self._advancer()
 
     def settle(
         self,
@@ -131,6 +135,8 @@ class Settler:
             "idempotency_key": req.idempotency_key,
             "due_at": self.standalone.due_after_settle(p, now),
         }
+        from lambda_resolver.core import attempts  # a flow task's attempt
+
         target, task_changes = attempts.finish_plan(
             spec, t, p.replace(state=req.state, settled_at=now, **changes), now, ctx.settings
         )
@@ -159,6 +165,8 @@ class Settler:
         """Push on what waits for ``p``: its task (and dependents), its for_each loop (an
         iteration's try), or a standalone promise's run."""
         if p.iteration is not None:
+            from lambda_resolver.core.kinds import for_each  # only a for_each flow has iterations
+
             for_each.after_iteration(self.advancer, p)
         elif p.run_id is not None and p.task_key is not None:
             run = self.ctx.store.get_run(p.run_id)

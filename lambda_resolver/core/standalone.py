@@ -11,9 +11,7 @@ from lambda_resolver.core import notifications
 from lambda_resolver.core.context import Context, log
 from lambda_resolver.core.errors import BadRequest, LaunchError, StoreConflict
 from lambda_resolver.core.ids import check_id, idempotency_token, looks_like_task_promise, new_nonce
-from lambda_resolver.core.launcher import TriggerRequest
 from lambda_resolver.core.models import Promise, PromiseState
-from notebook_lib.handle import encode_handle
 
 MAX_TIMEOUT_S = 7 * 24 * 3600
 
@@ -67,6 +65,9 @@ class Standalone:
 
     def launch(self, p: Promise) -> Promise:
         """Start the promise's job with its handle. Safe to repeat: same idempotency token."""
+        from lambda_resolver.core.launcher import TriggerRequest  # promises with a job only
+        from notebook_lib.handle import encode_handle
+
         ctx = self.ctx
         assert p.job is not None
         params = {str(k): str(v) for k, v in (p.job.get("params") or {}).items()}

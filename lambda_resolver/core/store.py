@@ -12,9 +12,8 @@ default) and DynamoDB (production).
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from lambda_resolver.core.iterations import IterationStore
 from lambda_resolver.core.manifest import FlowManifest
 from lambda_resolver.core.models import (
     DueItem,
@@ -25,7 +24,55 @@ from lambda_resolver.core.models import (
     Task,
     TaskState,
 )
-from lambda_resolver.core.schedule.machine import ScheduleRecord
+
+if TYPE_CHECKING:  # loops and schedules are imported by the flows that have them, not by every store
+    from lambda_resolver.core.iterations import Iteration, Loop
+    from lambda_resolver.core.schedule.machine import ScheduleRecord
+
+
+class IterationStore(Protocol):
+    """The store methods of for_each loops (part of :class:`Store`)."""
+
+    def create_loop(self, loop: Loop) -> tuple[Loop, bool]:
+        """Insert ``loop`` unless one exists for its (run, task, attempt). Returns (stored, created)."""
+        ...
+
+    def get_loop(self, run_id: str, task_key: str, attempt: int) -> Loop | None: ...
+
+    def claim_iteration(self, loop: Loop, iteration: Iteration, promise: Promise) -> Loop:
+        """Claim iteration ``iteration.index`` — if it is the loop's ``next``, fewer than
+        ``concurrency`` are active and the loop is not stopped — and, in the same transaction,
+        store its record and its first promise. Returns the loop after the write; raises
+        StoreConflict(current loop) if the condition fails."""
+        ...
+
+    def get_iteration(self, run_id: str, task_key: str, attempt: int, index: int) -> Iteration | None: ...
+
+    def finish_iteration(
+        self,
+        loop: Loop,
+        index: int,
+        *,
+        promise_id: str,
+        changes: Mapping[str, Any],
+        retry: Promise | None = None,
+    ) -> Loop | None:
+        """Move iteration ``index`` on from its settled promise ``promise_id``, once: only while it
+        is RUNNING on that promise. With ``retry``, it stays RUNNING on that new promise (created in
+        the same transaction); otherwise ``changes`` carries its final ``state`` and, in the same
+        transaction, the loop counts it ended (``active`` -1, ``ended[state]`` +1). Returns the
+        loop after the write, or None if the iteration had already moved on."""
+        ...
+
+    def stop_loop(self, run_id: str, task_key: str, attempt: int) -> Loop | None:
+        """Mark the loop stopped (claim nothing more); idempotent. None if there is no loop."""
+        ...
+
+    def list_iterations(
+        self, run_id: str, task_key: str, attempt: int, *, start: int = 0, limit: int = 100
+    ) -> Sequence[Iteration]:
+        """Up to ``limit`` claimed iterations with index >= ``start``, by index (a range read)."""
+        ...
 
 
 class Store(IterationStore, Protocol):

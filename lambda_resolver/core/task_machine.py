@@ -29,8 +29,7 @@ from __future__ import annotations
 import enum
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 from lambda_resolver.core.manifest import ConditionOp, Dependency, RunIf, TaskSpec
 from lambda_resolver.core.models import PromiseState, Run, RunState, Task, TaskState
@@ -146,8 +145,7 @@ def evaluate(run_if: RunIf, outcomes: Iterable[EdgeOutcome]) -> TaskState:
     return T.EXCLUDED if run_if in (RunIf.AT_LEAST_ONE_FAILED, RunIf.ALL_FAILED) else T.UPSTREAM_FAILED
 
 
-@dataclass(frozen=True)
-class AttemptResult:
+class AttemptResult(NamedTuple):
     """Where a task goes once its attempt's promise is settled."""
 
     state: TaskState

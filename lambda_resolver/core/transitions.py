@@ -14,14 +14,16 @@ does; callers decide whether losing is fine (another caller moved the record on)
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lambda_resolver.core import promise_machine as pm
 from lambda_resolver.core import task_machine as tm
-from lambda_resolver.core.iterations import ENDED, Iteration, IterationState, Loop
 from lambda_resolver.core.models import Promise, PromiseState, Run, RunState, Task, TaskState
-from lambda_resolver.core.schedule.machine import ScheduleRecord
 from lambda_resolver.core.store import Store
+
+if TYPE_CHECKING:
+    from lambda_resolver.core.iterations import Iteration, Loop
+    from lambda_resolver.core.schedule.machine import ScheduleRecord
 
 
 class IllegalTransition(ValueError):
@@ -273,6 +275,8 @@ class Transitions:
     def claim_iteration(self, loop: Loop, iteration: Iteration, promise: Promise) -> Loop:
         """Claim the loop's next iteration (a free slot, not stopped) with its first try's promise:
         a new PENDING one, or one born REJECTED when it could never start."""
+        from lambda_resolver.core.iterations import IterationState  # for_each flows only
+
         if iteration.state is not IterationState.RUNNING or promise.iteration != iteration.index:
             raise IllegalTransition(f"iteration {iteration.index}: a claim starts a RUNNING iteration")
         return self.store.claim_iteration(loop, iteration, promise)
@@ -282,6 +286,8 @@ class Transitions:
     ) -> Loop | None:
         """Move a RUNNING iteration on from its settled try ``promise_id``: to ``retry`` (still
         RUNNING), or to the final state in ``changes``, counted off the loop. Once."""
+        from lambda_resolver.core.iterations import ENDED  # for_each flows only
+
         final = changes.get("state")
         if retry is None and final not in {s.value for s in ENDED}:
             raise IllegalTransition(f"iteration {index}: {final!r} is not a final iteration state")

@@ -18,7 +18,7 @@ import base64
 import binascii
 import hmac
 from collections.abc import Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from lambda_resolver.core.errors import Forbidden
 from lambda_resolver.http.errors import BEARER_CHALLENGE, AuthRequired, RouteNotFound
@@ -31,8 +31,7 @@ OPERATOR_HEADER = "X-Lakehook-Operator-Key"
 MAX_SECRET = 1024  # longer "secrets" are refused before any comparison
 
 
-@dataclass(frozen=True)
-class Credentials:
+class Credentials(NamedTuple):
     """What a request presents. ``presented``: any credential header at all, even malformed."""
 
     bearer: str | None

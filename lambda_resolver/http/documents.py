@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lambda_resolver.core.clock import iso
 from lambda_resolver.core.engine import Engine, promise_document
@@ -16,8 +16,10 @@ from lambda_resolver.core.errors import NotFound
 from lambda_resolver.core.manifest import FlowManifest
 from lambda_resolver.core.models import Run, Task
 from lambda_resolver.core.notifications import public_url
-from lambda_resolver.core.schedule.machine import ScheduleRecord
 from lambda_resolver.http import loop_documents
+
+if TYPE_CHECKING:
+    from lambda_resolver.core.schedule.machine import ScheduleRecord
 
 MAX_ANSWER_BYTES = 5_000_000
 """The largest answer body, as Lambda carries it (escaped): below its 6 MB with room for the rest."""

@@ -7,12 +7,12 @@ from typing import TYPE_CHECKING, Any
 
 from lambda_resolver.core.clock import iso
 from lambda_resolver.core.errors import BadRequest
-from lambda_resolver.core.iterations import Iteration, IterationState, Loop
 from lambda_resolver.core.manifest import TaskKind
 from lambda_resolver.core.models import Run, Task
 
 if TYPE_CHECKING:
     from lambda_resolver.core.engine import Engine
+    from lambda_resolver.core.iterations import Iteration, Loop
 
 MAX_PAGE = 500
 
@@ -66,6 +66,8 @@ def iteration_page(engine: Engine, task: Task, cursor: str | None, limit: int) -
 
 
 def _iteration_doc(engine: Engine, it: Iteration) -> dict[str, Any]:
+    from lambda_resolver.core.iterations import IterationState  # for_each runs only
+
     doc = {
         "index": it.index,
         "input": it.input,
@@ -87,6 +89,8 @@ def _iteration_doc(engine: Engine, it: Iteration) -> dict[str, Any]:
 
 
 def _pending(index: int, value: Any) -> dict[str, Any]:
+    from lambda_resolver.core.iterations import IterationState
+
     return {
         "index": index,
         "input": value,

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 from lambda_resolver.core import notifications
 from lambda_resolver.core.engine import Engine, promise_document
 from lambda_resolver.core.errors import BadRequest, UnknownFlow
-from lambda_resolver.core.history import cursor_of
 from lambda_resolver.core.ids import check_id
 from lambda_resolver.core.models import JSON, PromiseState, RunState
 from lambda_resolver.http.documents import (
@@ -113,6 +112,8 @@ def list_runs(
 ) -> Answer:
     """A page of runs, newest first, without their tasks; ``next_cursor`` continues it. A page
     that would pass Lambda's answer limit ends early (``truncated``), its cursor where it ended."""
+    from lambda_resolver.core.history import cursor_of  # the run history: operator requests only
+
     found = engine.list_runs(flow=flow, state=state, limit=limit, cursor=cursor)
     docs: list[dict[str, Any]] = []
     room = MAX_ANSWER_BYTES - 400

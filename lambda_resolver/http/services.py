@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from lambda_resolver.core.engine import Engine
 from lambda_resolver.core.ids import TokenSigner
 
 
-@dataclass
 class Services:
     """The dependencies of the HTTP API and of the direct-invocation operator door.
 
@@ -31,25 +29,36 @@ class Services:
     - ``resonate_compat``: serve ``POST /resolve?id=..&value=..`` (no token: loopback/dev only).
     - ``job_ids``: bundle job key → deployed job id, for ``POST /v1/promises`` with
       ``job_key``; ``None`` looks through the latest published flows' ``jobs``.
+
+    A plain class, not a dataclass: a fresh Lambda defines it before its first callback.
     """
 
-    engine: Callable[[], Engine]
-    signer: TokenSigner
-    operator_key: str | None = None
-    operator_open: bool = False
-    webhook_credentials: tuple[str, str] | None = None
-    resonate_compat: bool = False
-    job_ids: Callable[[str], int | None] | None = None
-    _engine: Engine | None = field(default=None, init=False, repr=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        if self.operator_key is not None and len(self.operator_key) < 16:
+    def __init__(
+        self,
+        *,
+        engine: Callable[[], Engine],
+        signer: TokenSigner,
+        operator_key: str | None = None,
+        operator_open: bool = False,
+        webhook_credentials: tuple[str, str] | None = None,
+        resonate_compat: bool = False,
+        job_ids: Callable[[str], int | None] | None = None,
+    ) -> None:
+        if operator_key is not None and len(operator_key) < 16:
             raise ValueError("the operator key must be at least 16 characters (use a random secret)")
-        if self.webhook_credentials is not None:
-            user, password = self.webhook_credentials
+        if webhook_credentials is not None:
+            user, password = webhook_credentials
             if not user or not password or ":" in user:
                 raise ValueError("webhook credentials need a user (without ':') and a password")
+        self.engine = engine
+        self.signer = signer
+        self.operator_key = operator_key
+        self.operator_open = operator_open
+        self.webhook_credentials = webhook_credentials
+        self.resonate_compat = resonate_compat
+        self.job_ids = job_ids
+        self._engine: Engine | None = None
+        self._lock = threading.Lock()
 
     def __repr__(self) -> str:
         # Secrets never appear in a repr (and so never in a log line or a traceback's locals).

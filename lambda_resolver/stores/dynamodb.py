@@ -32,7 +32,6 @@ from lambda_resolver.core.models import (
     from_doc,
     to_doc,
 )
-from lambda_resolver.core.schedule.machine import ScheduleRecord
 from lambda_resolver.stores import dynamodb_flows as flows
 from lambda_resolver.stores import dynamodb_schedules as schedules
 from lambda_resolver.stores import dynamodb_slots as slots
@@ -73,6 +72,7 @@ from lambda_resolver.stores.dynamodb_table import ConditionFailed, Expr, Item, K
 from lambda_resolver.stores.dynamodb_tasks import RunTasks
 
 if TYPE_CHECKING:
+    from lambda_resolver.core.schedule.machine import ScheduleRecord
     from lambda_resolver.wiring import StoreUrl
 __all__ = ["DynamoStore", "create_table", "table_definition"]
 

@@ -17,10 +17,9 @@ import json
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lambda_resolver.core.errors import NotFound, StoreConflict
-from lambda_resolver.core.iterations import Iteration, IterationState, Loop
 from lambda_resolver.core.models import Promise
 from lambda_resolver.stores.dynamodb_codec import dumps, expiry, flag, n, num, plain, promise_item, s
 from lambda_resolver.stores.dynamodb_schema import PK, SK, TTL_ATTR
@@ -34,6 +33,9 @@ from lambda_resolver.stores.dynamodb_table import (
     TransactionCanceled,
     pause,
 )
+
+if TYPE_CHECKING:  # the records are imported by the first for_each read (a callback never needs them)
+    from lambda_resolver.core.iterations import Iteration, Loop
 
 _WIDTH = 5  # index digits: MAX_INPUTS is 5000
 _LOOP_TTL_EXTRA_DAYS = 7  # a loop outlives its promises (at most 7 days each) by the store's TTL
@@ -79,6 +81,8 @@ class _Inputs:
 
 
 def loop_from_item(item: Mapping[str, Any], inputs: tuple[Any, ...]) -> Loop:
+    from lambda_resolver.core.iterations import Loop
+
     doc = json.loads(item["doc"]["S"])
     run_id = item[PK]["S"][2:]
     task_key, attempt = item[SK]["S"][2:].rsplit("#", 1)
@@ -96,6 +100,13 @@ def loop_from_item(item: Mapping[str, Any], inputs: tuple[Any, ...]) -> Loop:
     )
 
 
+def iteration_from(doc: Mapping[str, Any]) -> Iteration:
+    """An iteration record from its stored document (the records' module imported on first use)."""
+    from lambda_resolver.core.iterations import Iteration
+
+    return Iteration.from_doc(doc)
+
+
 def iteration_item(key: Key, it: Iteration, ttl: int | None) -> Item:
     item: Item = {**key, "state": s(it.state.value), "pid": s(it.promise_id), "doc": s(dumps(it.to_doc()))}
     if ttl is not None:
@@ -104,7 +115,7 @@ def iteration_item(key: Key, it: Iteration, ttl: int | None) -> Item:
 
 
 class RunLoops:
-    """The :class:`~lambda_resolver.core.iterations.IterationStore` half of the DynamoDB store."""
+    """The :class:`~lambda_resolver.core.store.IterationStore` half of the DynamoDB store."""
 
     _table: Table
     due_shards: int
@@ -200,7 +211,7 @@ class RunLoops:
 
     def get_iteration(self, run_id: str, task_key: str, attempt: int, index: int) -> Iteration | None:
         item = self._table.get(iteration_key(run_id, task_key, attempt, index))
-        return None if item is None else Iteration.from_doc(json.loads(item["doc"]["S"]))
+        return None if item is None else iteration_from(json.loads(item["doc"]["S"]))
 
     def finish_iteration(
         self,
@@ -211,6 +222,8 @@ class RunLoops:
         changes: Mapping[str, Any],
         retry: Promise | None = None,
     ) -> Loop | None:
+        from lambda_resolver.core.iterations import IterationState
+
         ikey = iteration_key(loop.run_id, loop.task_key, loop.attempt, index)
         for attempt in range(CONFLICT_TRIES):
             current = self.get_iteration(loop.run_id, loop.task_key, loop.attempt, index)
@@ -224,7 +237,7 @@ class RunLoops:
             doc.update(plain(changes))
             if retry is not None:
                 doc.update(state=IterationState.RUNNING.value, promise_id=retry.id, tries=current.tries + 1)
-            new = Iteration.from_doc(doc)
+            new = iteration_from(doc)
             e = Expr()
             put = {
                 "Item": iteration_item(ikey, new, None if retry is not None else expiry(self.ttl_days)),
@@ -286,7 +299,7 @@ class RunLoops:
             Limit=limit,
             **e.kwargs(),
         )
-        return [Iteration.from_doc(json.loads(i["doc"]["S"])) for i in itertools.islice(items, limit)]
+        return [iteration_from(json.loads(i["doc"]["S"])) for i in itertools.islice(items, limit)]
 
 
 def _put_new(item: Item) -> dict[str, Any]:

@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from typing import TYPE_CHECKING
 
 from lambda_resolver.core.errors import StoreConflict
-from lambda_resolver.core.schedule.machine import ScheduleRecord
 from lambda_resolver.stores.dynamodb_codec import due_partition, n, num, s
 from lambda_resolver.stores.dynamodb_schema import DUE_AT, DUE_PK, PK, SK
 from lambda_resolver.stores.dynamodb_table import ConditionFailed, Expr, Item, Key, Table
+
+if TYPE_CHECKING:
+    from lambda_resolver.core.schedule.machine import ScheduleRecord
 
 SCHEDULES_PK = "SCHEDULES"
 
@@ -27,6 +30,8 @@ def schedule_key(flow: str) -> Key:
 
 
 def _record(item: Item) -> ScheduleRecord:
+    from lambda_resolver.core.schedule.machine import ScheduleRecord  # a store with schedules only
+
     return ScheduleRecord.from_doc({**json.loads(item["doc"]["S"]), "ver": num(item, "ver") or 0})
 
 

@@ -37,7 +37,7 @@ _LOOP_KEY = "run_id = ? AND task_key = ? AND attempt = ?"
 
 
 class SqliteIterations(SqliteDb):
-    """The :class:`~lambda_resolver.core.iterations.IterationStore` half of the SQLite store."""
+    """The :class:`~lambda_resolver.core.store.IterationStore` half of the SQLite store."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -59,6 +59,34 @@ def test_the_quick_cold_start_benchmark_writes_positive_figures(tmp_path: Path) 
         "lambda_resolver.core.manifest_checks",
     }
     assert "lambda_resolver.http.routes_callback" in modules and not operator_only & modules
+    # Nor the engine's parts a callback never uses, nor the flow machinery a standalone promise's
+    # callback does not (advancing, task kinds, for_each loops), nor schedules, run history or the
+    # Databricks launcher (built by its first call): each is imported on first use.
+    not_on_callback = {
+        "lambda_resolver.core.reconcile",
+        "lambda_resolver.core.repair",
+        "lambda_resolver.core.scheduler",
+        "lambda_resolver.core.history",
+        "lambda_resolver.core.runs",
+        "lambda_resolver.core.advance",
+        "lambda_resolver.core.attempts",
+        "lambda_resolver.core.fanout",
+        "lambda_resolver.core.repair_plan",
+        "lambda_resolver.core.kinds",
+        "lambda_resolver.core.iterations",
+        "lambda_resolver.core.launcher",
+        "lambda_resolver.databricks.launcher",
+        "lambda_resolver.core.schedule.machine",
+        "lambda_resolver.core.schedule.spec",
+        "lambda_resolver.core.kinds.run_job",
+        "lambda_resolver.core.kinds.condition",
+        "lambda_resolver.core.kinds.external",
+        "lambda_resolver.core.kinds.for_each",
+        "lambda_resolver.core.substitution",
+        "lambda_resolver.core.references",
+        "notebook_lib",
+    }
+    assert not_on_callback & modules == set()
 
 
 @pytest.mark.slow

@@ -9,7 +9,6 @@ the fake launcher received, from another thread, the way clusters do.
 from __future__ import annotations
 
 import base64
-import dataclasses
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -107,7 +106,7 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
     serving = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
     serving.start()
     store = SqliteStore(tmp_path / "lakehook.db")
-    h = Harness(store, settings=dataclasses.replace(SETTINGS, callback_url=server.url))
+    h = Harness(store, settings=SETTINGS._replace(callback_url=server.url))
     box["h"] = h
 
     def document(kind: str, record_id: str) -> dict[str, Any]:  # as the Lambda wires it

@@ -3,7 +3,6 @@ each exactly once; with one worker they start one after another."""
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 from pathlib import Path
 from typing import Any
@@ -50,7 +49,7 @@ def test_a_fan_out_starts_its_children_side_by_side(
     tmp_path: Path, workers: int, expected_at_once: int
 ) -> None:
     launcher = GatedLauncher(gate=1)  # the root starts alone
-    settings = dataclasses.replace(SETTINGS, fanout_workers=workers)
+    settings = SETTINGS._replace(fanout_workers=workers)
     h = Harness(SqliteStore(tmp_path / "lh.db"), launcher=launcher, settings=settings)
     h.publish(flow("fan", [job_task("root"), *(job_task(f"c{i}", ["root"]) for i in range(8))]))
     run = h.start("fan")

@@ -4,7 +4,6 @@ lost hand-off is finished by the reconciler in the same bounded chunks."""
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 from collections import Counter
 from pathlib import Path
@@ -53,7 +52,7 @@ class Wide:
 
     def __init__(self, tmp_path: Path, n: int, *, inline: int, workers: int, **settings_: int) -> None:
         self.store = CountingStore(SqliteStore(tmp_path / "lh.db"))
-        settings = dataclasses.replace(SETTINGS, fanout_inline=inline, fanout_workers=workers, **settings_)
+        settings = SETTINGS._replace(fanout_inline=inline, fanout_workers=workers, **settings_)
         self.h = Harness(self.store, settings=settings)  # type: ignore[arg-type]
         self.queue: list[Chunk] = []
         self.h.ctx.handoff = self.queue.append

@@ -3,7 +3,6 @@ result rule, retries per iteration, upstream values as inputs, cancel, and exact
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import random
 from typing import Any
@@ -228,9 +227,7 @@ def test_a_repair_reruns_a_failed_loop_whole_with_new_ids(h: Harness) -> None:
 
 
 def test_the_loops_own_timeout_cancels_its_running_iterations(h: Harness) -> None:
-    loop_task = dataclasses.replace(
-        for_each_task("fe", json.dumps([1, 2, 3]), concurrency=2), timeout_seconds=30
-    )
+    loop_task = for_each_task("fe", json.dumps([1, 2, 3]), concurrency=2)._replace(timeout_seconds=30)
     h.publish(flow("slow", [loop_task]))
     run = h.start("slow")
     active = running(h)

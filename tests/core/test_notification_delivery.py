@@ -151,7 +151,7 @@ def served(tmp_path: Path) -> Iterator[Served]:
     serving = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
     serving.start()
     store = SqliteStore(tmp_path / "lakehook.db")
-    h = box["h"] = Harness(store, settings=dataclasses.replace(SETTINGS, callback_url=server.url))
+    h = box["h"] = Harness(store, settings=SETTINGS._replace(callback_url=server.url))
     h.ctx.notifier = HttpNotifier(SECRET, _document(h), timeout_s=60)
     h.ctx.dispatch = worker = DeliveryWorker(h.ctx)
     try:

@@ -83,12 +83,10 @@ def _run_if(name: str):
 
 
 def _with_deps(spec: TaskSpec, deps: list[str | tuple[str, str]]) -> TaskSpec:
-    from dataclasses import replace
-
     from lambda_resolver.core.manifest import Dependency
 
-    return replace(
-        spec, depends_on=tuple(Dependency(*d) if isinstance(d, tuple) else Dependency(d) for d in deps)
+    return spec._replace(
+        depends_on=tuple(Dependency(*d) if isinstance(d, tuple) else Dependency(d) for d in deps)
     )
 
 

@@ -4,7 +4,6 @@ invocation, and the local HTTP server that notebooks call with notebook_lib; /op
 from __future__ import annotations
 
 import copy
-import dataclasses
 import json
 import socket
 import urllib.error
@@ -182,7 +181,7 @@ def local(tmp_path: Path) -> Any:
     app = create_app(Services(engine=lambda: box["h"].engine, signer=harness_signer(), operator_open=True))
     server = serve(app, "127.0.0.1", 0)
     store = SqliteStore(tmp_path / "local.db")
-    box["h"] = Harness(store, settings=dataclasses.replace(SETTINGS, callback_url=server.url))
+    box["h"] = Harness(store, settings=SETTINGS._replace(callback_url=server.url))
     yield server, box["h"]
     server.close()
     store.close()

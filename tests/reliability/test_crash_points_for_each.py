@@ -9,7 +9,6 @@ value ``list`` returns, two at a time, and its nested task retries once.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 
 import pytest
@@ -94,7 +93,7 @@ class LoopLife(Life):
 
     def boot(self) -> Harness:
         store = CrashingStore(self.backend.open(self.faults), self.faults)
-        settings = dataclasses.replace(SETTINGS, fanout_workers=1)
+        settings = SETTINGS._replace(fanout_workers=1)
         return Harness(store, CrashingLauncher(self.fake, self.faults), self.clock, settings)
 
     def do(self, step: Step) -> None:

@@ -239,7 +239,7 @@ def test_a_job_deleted_between_publish_and_trigger_fails_its_task_naming_the_job
 def unlimited(name: str, c: TaskSpec) -> FlowManifest:
     """The demo flow with ``c`` replaced, retried without limit and without a wait."""
     base = demo_flow(name)
-    c = replace(c, max_retries=-1, min_retry_interval_ms=0)
+    c = c._replace(max_retries=-1, min_retry_interval_ms=0)
     return replace(base, tasks=tuple(c if t.key == "c" else t for t in base.tasks))
 
 

@@ -18,7 +18,6 @@ is lived again with the process killed after operation n, then a new resolver ca
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -39,7 +38,7 @@ from support.harness import SETTINGS, Harness
 
 RUN_ID = "fan-run"
 CHILDREN = [f"c{i}" for i in range(5)]
-SETTINGS_ = dataclasses.replace(SETTINGS, fanout_inline=2, fanout_workers=1)  # one order of writes
+SETTINGS_ = SETTINGS._replace(fanout_inline=2, fanout_workers=1)  # one order of writes
 RECOVER_MS = max(SETTINGS.stuck_claim_ms, SETTINGS.propagate_grace_ms, SETTINGS.check_interval_ms) * 2
 FAR = 10**13
 MODES = ("retried", "early", "lost")

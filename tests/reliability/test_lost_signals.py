@@ -24,7 +24,7 @@ import sys
 import textwrap
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -256,7 +256,7 @@ def start_resolver(db: Path, port: int, ws: LocalWorkspace, handler: type[_Handl
     signer = TokenSigner(SIGNER_KEY, "k1")
     client = build_client(ws.url)
     events: list[tuple[str, dict[str, Any]]] = []
-    settings = replace(SETTINGS, callback_url=f"http://127.0.0.1:{port}")
+    settings = SETTINGS._replace(callback_url=f"http://127.0.0.1:{port}")
     ctx = Context(
         store, SdkLauncher(lambda: client), signer, settings, event=lambda n, f: events.append((n, f))
     )

@@ -3,13 +3,13 @@
 The compiler picks a task's kind, the advancer asks the kind to start an attempt, and the graph
 and the manifest checks ask it what the task needs and how to draw it — all through
 :func:`kind_of`, never by branching on the kind elsewhere. A new kind is a module here and a
-line in ``_KINDS``.
+line in ``_MODULES``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+import importlib
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from lambda_resolver.core.manifest import FlowManifest, TaskKind, TaskSpec
 from lambda_resolver.core.models import JSON, Promise, Run, Task
@@ -18,8 +18,7 @@ if TYPE_CHECKING:
     from lambda_resolver.core.advance import Advancer, Next
 
 
-@dataclass(frozen=True)
-class Attempt:
+class Attempt(NamedTuple):
     """One attempt of a task: its run, the run's manifest, the task's spec, the task, its promise."""
 
     run: Run
@@ -65,11 +64,18 @@ class Kind(Protocol):
 
 def kind_of(spec: TaskSpec | TaskKind) -> Kind:
     """The kind of a task (or of a manifest kind name)."""
-    return _KINDS[spec if isinstance(spec, TaskKind) else spec.kind]
+    name = spec if isinstance(spec, TaskKind) else spec.kind
+    kind = _KINDS.get(name)
+    if kind is None:  # first use: a process imports only the kinds its flows have
+        kind = _KINDS[name] = importlib.import_module(f"{__name__}.{_MODULES[name]}").KIND
+    return kind
 
 
-from lambda_resolver.core.kinds import condition, external, for_each, run_job  # noqa: E402  (they use Attempt)
-
-_KINDS: dict[TaskKind, Kind] = {
-    k.name: k for k in (run_job.KIND, external.KIND, condition.KIND, for_each.KIND)
+#: kind → the module implementing it (its ``KIND``), imported by :func:`kind_of` on first use
+_MODULES: dict[TaskKind, str] = {
+    TaskKind.JOB: "run_job",
+    TaskKind.EXTERNAL: "external",
+    TaskKind.CONDITION: "condition",
+    TaskKind.FOR_EACH: "for_each",
 }
+_KINDS: dict[TaskKind, Kind] = {}
