@@ -39,8 +39,7 @@ class Moved(NamedTuple):
     promise: Promise | None = None
 
 
-@dataclass(frozen=True)
-class Started:
+class Started(NamedTuple):
     """An attempt whose run-now answered, its move to RUNNING still to write
     (:meth:`Advancer.mark_running`). A wide fan-out writes these once every child it claimed has
     had its run-now, so the last child starts sooner (:mod:`.fanout`); until then the task is

@@ -100,7 +100,7 @@ def test_side_by_side_every_child_has_its_run_now_before_any_is_marked_running(
     log: list[tuple[str, str]] = []
     store = OrderStore(tmp_path / "lh.db")
     store.log = log
-    settings = dataclasses.replace(SETTINGS, fanout_workers=workers)
+    settings = SETTINGS._replace(fanout_workers=workers)
     h = Harness(store, launcher=OrderLauncher(log), settings=settings)
     h.publish(flow("fan", [job_task("root"), *(job_task(f"c{i}", ["root"]) for i in range(8))]))
     run = h.start("fan")
