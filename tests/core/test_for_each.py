@@ -269,3 +269,18 @@ def test_a_run_now_databricks_refuses_fails_the_iteration_without_retries(h: Har
     settle(h, pid)
     assert h.task(run, "fe").state.value == "FAILED"
     assert h.launcher.calls[idempotency_token(iteration_promise_id(run.run_id, "fe", 1, 0))] == 1
+
+
+def test_an_operator_settling_the_loop_task_stops_its_iterations(h: Harness) -> None:
+    """The for_each task's own promise resolved from outside (a human in the loop) ends the task
+    as any settle would — and, the loop having nothing left to wait for, cancels the iterations
+    still running and claims no more."""
+    run = start(h, [1, 2, 3, 4], concurrency=2)
+    first, second = running(h)
+    fe = h.task(run, "fe")
+    assert fe.promise_id is not None
+    h.engine.settle(fe.promise_id, PromiseState.RESOLVED, value={"by": "operator"})
+    assert h.states(run) == {"fe": "SUCCESS", "after": "RUNNING"}
+    assert h.launcher.run_for(first).canceled and h.launcher.run_for(second).canceled
+    assert running(h) == []
+    assert len(h.launcher.runs) == 2 + 1  # nothing claimed after the settle; "after" started
