@@ -6,9 +6,11 @@ They find it through ``--url`` or ``LAKEHOOK_URL`` (default ``http://127.0.0.1:8
 
 from __future__ import annotations
 
+import contextlib
 import json
-import time
-from collections.abc import Callable
+import signal
+import threading
+from collections.abc import Callable, Iterator
 from typing import Annotated, Any
 
 import typer
@@ -58,12 +60,36 @@ def follow(
 ) -> dict[str, Any]:
     """:func:`watch`, where Ctrl-C stops watching (exit 130), not the run."""
     try:
-        return watch(c, run_id, as_json=as_json, poll_s=poll_s, stop=stop)
+        if as_json:
+            return watch(c, run_id, as_json=as_json, poll_s=poll_s, stop=stop)
+        with _ctrl_c_as_event() as interrupted:
+            return watch(c, run_id, as_json=as_json, poll_s=poll_s, stop=stop, interrupted=interrupted)
     except KeyboardInterrupt:
         err.print(
             f"stopped watching; run {run_id} goes on (lakehook status {run_id}{url_flag(c)})", highlight=False
         )
         raise typer.Exit(EXIT_INTERRUPTED) from None
+
+
+@contextlib.contextmanager
+def _ctrl_c_as_event() -> Iterator[threading.Event]:
+    """While watching, Ctrl-C sets an event the watch loop looks at between polls, instead of
+    raising wherever it lands (inside the live view's refresh lock, or an HTTP call): the view is
+    closed by the loop itself, never left holding a lock its refresh thread waits for. Only where
+    Ctrl-C would raise KeyboardInterrupt (the main thread, Python's own handler): a caller with
+    its own handler (``lakehook demo``) keeps it."""
+    interrupted = threading.Event()
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+    ):
+        yield interrupted
+        return
+    previous = signal.signal(signal.SIGINT, lambda _signum, _frame: interrupted.set())
+    try:
+        yield interrupted
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def watch(
@@ -73,12 +99,15 @@ def watch(
     as_json: bool,
     poll_s: float = 0.5,
     stop: Callable[[dict[str, Any], dict[str, str]], bool] | None = None,
+    interrupted: threading.Event | None = None,
 ) -> dict[str, Any]:
     """Show the run live until it is final (or ``stop`` says so); return its last document.
 
     A task waiting for approval shows the resolve line under it; ``stop`` sees every document
     with those lines (the demo uses it for its time limit and to speak to a caller that cannot
-    see the live view)."""
+    see the live view). ``interrupted`` set: stop watching (KeyboardInterrupt, raised here
+    once the live view is closed)."""
+    interrupted = interrupted or threading.Event()
     if as_json:
         return c.wait(run_id, poll_s=poll_s)
     kinds = FlowKinds(c)
@@ -101,10 +130,13 @@ def watch(
                     )
             if stop is not None and stop(doc, hints):
                 break
-            time.sleep(poll_s)
+            if interrupted.wait(poll_s):
+                break
             doc = c.get_run(run_id)
             hints = approval_hints(c, kinds, doc)
             live.update(run_tree(doc, waiting=hints, hints=hints))
+    if interrupted.is_set():
+        raise KeyboardInterrupt
     out.print(run_tree(doc, waiting=hints, hints=hints))
     print_next_steps(c, doc, {} if doc.get("state") in FINAL_RUN_STATES else hints)
     return doc
