@@ -19,6 +19,14 @@ from lambda_resolver.client import LakehookClient
 from support.e2e import E2E_BUNDLE, REPO, Dev, free_port
 
 LAKEHOOK = [sys.executable, "-m", "lambda_resolver.cli"]
+# As a terminal starts a command: Ctrl-C at its default and unblocked, whatever this test
+# process inherited or set, then the CLI in its place (exec).
+AS_FROM_A_SHELL = [
+    sys.executable,
+    "-c",
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+    "signal.pthread_sigmask(signal.SIG_SETMASK, []); os.execv(sys.argv[1], sys.argv[1:])",
+]
 
 
 def lakehook(
@@ -37,8 +45,8 @@ def lakehook(
 
 def spawn(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [*LAKEHOOK, *args],
-        env={**os.environ, "COLUMNS": "200", **(env or {})},
+        [*AS_FROM_A_SHELL, *LAKEHOOK, *args],
+        env={**os.environ, "COLUMNS": "200", "PYTHONFAULTHANDLER": "1", **(env or {})},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
@@ -203,7 +211,15 @@ def test_ctrl_c_stops_watching_a_run_not_the_run(dev: Dev, procs: list[subproces
     seen: list[str] = []
     read_until(proc, "waits for approval", seen)  # it is watching
     proc.send_signal(signal.SIGINT)
-    assert proc.wait(30) == 130
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:  # say where it hangs: its signal masks and every thread's stack
+        masks = [line for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines() if "Sig" in line]
+        proc.send_signal(signal.SIGABRT)  # PYTHONFAULTHANDLER prints the stacks
+        proc.wait(10)
+        rest = proc.stdout.read() if proc.stdout else ""
+        raise AssertionError(f"no exit 30 s after SIGINT; {masks}\n{''.join(seen)}{rest}") from None
+    assert proc.returncode == 130
     assert proc.stdout is not None and "stopped watching; run watched goes on" in proc.stdout.read()
     assert LakehookClient(dev.url).get_run("watched")["state"] == "RUNNING"
 
