@@ -127,16 +127,17 @@ class Settler:
         ctx = self.ctx
         manifest = ctx.manifest(run.flow, run.flow_version)
         spec = manifest.task(t.key)
-        if spec.for_each is not None:
-            return None  # a loop settled from outside stops its iterations first (finish_attempt)
+        from lambda_resolver.core import attempts  # a flow task's attempt
+        from lambda_resolver.core.kinds import kind_of
+
+        if not kind_of(spec).finishes_with_settle:
+            return None  # its finish has work of its own first (finish_attempt, the long way)
         changes = {
             "value": req.value,
             "error": req.error,
             "idempotency_key": req.idempotency_key,
             "due_at": self.standalone.due_after_settle(p, now),
         }
-        from lambda_resolver.core import attempts  # a flow task's attempt
-
         target, task_changes = attempts.finish_plan(
             spec, t, p.replace(state=req.state, settled_at=now, **changes), now, ctx.settings
         )

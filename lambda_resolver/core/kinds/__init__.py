@@ -42,6 +42,9 @@ class Kind(Protocol):
     label: str
     waits_outside: bool
     decision: bool
+    #: whether a settle of its attempt's promise may finish the task in the same write; False
+    #: when finishing has work of its own first (``after_finish``: a loop stops its iterations)
+    finishes_with_settle: bool
 
     def start(self, adv: Advancer, a: Attempt) -> Next:
         """Start attempt ``a`` (its promise is pending). Returns the tasks to look at next."""

@@ -27,6 +27,7 @@ class Condition:
     label = "condition"
     waits_outside = False
     decision = True
+    finishes_with_settle = True
 
     def start(self, adv: Advancer, a: Attempt) -> Next:
         spec, t = a.spec, a.task

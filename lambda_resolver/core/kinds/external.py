@@ -25,6 +25,7 @@ class External:
     label = "external"
     waits_outside = True
     decision = False
+    finishes_with_settle = True
 
     def start(self, adv: Advancer, a: Attempt) -> Next:
         return adv.mark_running(a.task, a.promise, None, None)

@@ -52,6 +52,7 @@ class ForEach:
     label = "for each"
     waits_outside = False
     decision = False
+    finishes_with_settle = False
 
     def start(self, adv: Advancer, a: Attempt) -> Next:
         spec, t, p = a.spec, a.task, a.promise

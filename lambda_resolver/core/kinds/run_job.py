@@ -41,6 +41,7 @@ class RunJob:
     label = "job"
     waits_outside = False
     decision = False
+    finishes_with_settle = True
 
     def start(self, adv: Advancer, a: Attempt) -> Next:
         ctx, spec, t, p = adv.ctx, a.spec, a.task, a.promise
